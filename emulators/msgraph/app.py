@@ -1,0 +1,29 @@
+"""The emulator's ASGI app: Graph v1.0 under /v1.0, identity under /{tenant}, control under
+/_emulator. Each side contributes its router; this module only assembles them."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from emulators.msgraph.errors import GraphError, graph_error
+from emulators.msgraph.state import EmulatorState
+
+
+def create_app(state: EmulatorState | None = None) -> FastAPI:
+    state = state or EmulatorState()
+    app = FastAPI(title="Microsoft Graph + identity platform emulator", docs_url=None)
+    app.state.emulator = state
+
+    @app.exception_handler(GraphError)
+    async def _graph_error(request: Request, exc: GraphError) -> JSONResponse:
+        return graph_error(
+            exc.status,
+            exc.code,
+            exc.message,
+            headers=exc.headers,
+            client_request_id=request.headers.get("client-request-id"),
+        )
+
+    # Routers are included here by each side (calendar, subscriptions, identity, control).
+    return app
