@@ -1,0 +1,1 @@
+"""Published contracts: every record the system carries on Kafka, in one envelope."""

@@ -1,0 +1,90 @@
+"""A person's Outlook Calendar connection: what the Integrations card shows.
+
+Every connection event carries the connection's whole current snapshot and a growing
+version, so the projector can drop stale ones and a replay rebuilds the card.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.contracts.envelope import Contract, Envelope
+from shared.contracts.user_errors import UserErrorCode
+
+_CONNECTION_NAMESPACE = uuid.UUID("0b7a5f5e-3c1d-4e0a-9a63-5d4c1f6f0e21")
+
+
+def connection_id_for(user_id: str) -> str:
+    """One SMVue user keeps one connection identity across reconnects (history carries over)."""
+    return str(uuid.uuid5(_CONNECTION_NAMESPACE, f"outlook:{user_id}"))
+
+
+class ConnectionState(StrEnum):
+    CONNECTED = "connected"
+    REAUTHORIZATION_REQUIRED = "reauthorization_required"
+    DISCONNECTED = "disconnected"
+    FAILED = "failed"
+
+
+class AccountKind(StrEnum):
+    WORK = "work"  # Microsoft Entra ID (Azure AD) organisation account
+    PERSONAL = "personal"  # Outlook.com / Hotmail (consumers tenant)
+
+
+class ConnectedAccount(Contract):
+    user_principal_name: str = Field(max_length=320)
+    display_name: str | None = Field(default=None, max_length=256)
+    tenant_id: str = Field(max_length=64)
+    kind: AccountKind
+    graph_user_id: str | None = Field(default=None, max_length=64)
+
+
+class ConnectionError_(Contract):
+    code: UserErrorCode
+    message: str = Field(max_length=500)
+    at: AwareDatetime
+
+
+class ConnectionSnapshot(Contract):
+    connection_id: str
+    user_id: str = Field(description="The SMVue user (manager) who owns the connection.")
+    state: ConnectionState
+    account: ConnectedAccount | None = None
+    granted_scopes: list[str] = Field(default_factory=list)
+    can_write: bool = Field(description="Calendars.ReadWrite granted: SMVue may create events.")
+    connected_at: AwareDatetime | None = None
+    last_sync_at: AwareDatetime | None = None
+    last_error: ConnectionError_ | None = None
+    version: int = Field(ge=0, description="Grows with every change; consumers drop stale ones.")
+
+
+class ConnectionConnected(Envelope):
+    """A person completed the OAuth flow: sync starts."""
+
+    type: Literal["connection.connected"] = "connection.connected"
+    payload: ConnectionSnapshot
+
+
+class ConnectionStatusChanged(Envelope):
+    """Last sync, an error, reauthorization required: anything the card shows changed."""
+
+    type: Literal["connection.status_changed"] = "connection.status_changed"
+    payload: ConnectionSnapshot
+
+
+class ConnectionDisconnected(Envelope):
+    """Sync stopped and tokens deleted; meetings already imported stay."""
+
+    type: Literal["connection.disconnected"] = "connection.disconnected"
+    payload: ConnectionSnapshot
+
+
+class ConnectionAttemptFailed(Envelope):
+    """An OAuth attempt failed; nothing was stored. Shown on the card as the last error."""
+
+    type: Literal["connection.attempt_failed"] = "connection.attempt_failed"
+    payload: ConnectionSnapshot
