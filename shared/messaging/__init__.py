@@ -1,0 +1,1 @@
+"""Kafka plumbing: broker factory, publishing, consuming with a dead-letter path."""

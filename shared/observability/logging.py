@@ -1,0 +1,103 @@
+"""structlog JSON logging with correlation ids and a redaction processor.
+
+Redaction is by construction, not by care: any key that names a secret is replaced, and
+bearer tokens or JWT-looking strings inside any value are masked, whoever logged them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[redacted]"
+
+_SECRET_KEY = re.compile(
+    r"(token|secret|password|passwd|client_?state|authorization|cookie|verifier|"
+    r"^code$|assertion|api_?key|private_?key|token_cache|^body$|^body_preview$|bodypreview)",
+    re.IGNORECASE,
+)
+_SECRET_VALUE = re.compile(
+    r"(?i:bearer)\s+[A-Za-z0-9\-._~+/]+=*"  # Authorization header values
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"  # JWTs
+    r"|(?<=[?&])(code|client_secret|refresh_token|access_token|validationToken|"
+    r"code_verifier)=[^&\s\"']+"
+)
+
+
+def _mask_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SECRET_VALUE.sub(REDACTED, value)
+    if isinstance(value, Mapping):
+        return redact_mapping(value)
+    if isinstance(value, list | tuple):
+        return [_mask_value(v) for v in value]
+    return value
+
+
+def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `data` with secret-named keys replaced and secrets in values masked."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if _SECRET_KEY.search(str(key)) and key not in ("event", "token_kind"):
+            out[key] = REDACTED
+        else:
+            out[key] = _mask_value(value)
+    return out
+
+
+def redact_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    return redact_mapping(event_dict)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json", service: str | None = None) -> None:
+    """Configure structlog (and route stdlib logging through it) once per process."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_processor,
+    ]
+    if service:
+        structlog.contextvars.bind_contextvars(service=service)
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer, foreign_pre_chain=[*shared[:-1], redact_processor]
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiokafka", "kafka", "pymongo", "httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name)
+
+
+def bind_correlation(correlation_id: str | None, causation_id: str | None = None) -> None:
+    structlog.contextvars.bind_contextvars(correlation_id=correlation_id, causation_id=causation_id)
+
+
+def clear_correlation() -> None:
+    structlog.contextvars.unbind_contextvars("correlation_id", "causation_id")

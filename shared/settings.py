@@ -1,0 +1,82 @@
+"""Configuration from the environment (and `.env`): one typed place for every knob.
+
+Standard names where a convention exists (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI); everything
+else is SMVUE_*. The defaults run against the local infra and emulator; production points
+the same code at real Kafka, MongoDB and Microsoft's cloud by configuration alone.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.contracts.topics import TopicSpec
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SMVUE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    # --- infrastructure
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:19092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SMVUE_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    mongodb_uri: str = Field(
+        default="mongodb://127.0.0.1:27027/?directConnection=true",
+        validation_alias=AliasChoices("MONGODB_URI", "SMVUE_MONGODB_URI"),
+    )
+    mongodb_database: str = "smvue_calendar"
+    topic_prefix: str = Field(default="", description="Prepended to every topic (test isolation).")
+    consumer_group_prefix: str = "smvue"
+
+    # --- Microsoft identity platform and Graph
+    graph_base_url: str = "https://graph.microsoft.com/v1.0"
+    authority_host: str = "https://login.microsoftonline.com"
+    tenant: str = "common"
+    client_id: str = "00000000-0000-0000-0000-000000000000"
+    client_secret: SecretStr = SecretStr("")
+    ca_bundle: str | None = Field(default=None, description="Extra CA bundle (the emulator's).")
+    oauth_redirect_uri: str = "http://127.0.0.1:8080/oauth/outlook/callback"
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="Where Graph reaches the ingress (notificationUrl / lifecycle URL).",
+    )
+
+    # --- security
+    service_tokens: list[SecretStr] = Field(
+        default_factory=list, description="Bearer tokens the SMVue backend may use (rotation)."
+    )
+    token_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Token-encryption keys by key id (base64, 32 bytes)."
+    )
+    token_active_key_id: str | None = None
+
+    # --- service ports (HTTP: API and/or /healthz, /readyz, /metrics)
+    ingress_port: int = 8080
+    syncer_port: int = 8081
+    writer_port: int = 8082
+    projector_port: int = 8083
+    http_host: str = "127.0.0.1"
+
+    # --- behaviour
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+    shutdown_grace_seconds: float = 15.0
+
+    def topic(self, spec: TopicSpec) -> str:
+        return f"{self.topic_prefix}{spec.name}"
+
+    def dead_letter_topic(self, spec: TopicSpec) -> str:
+        return f"{self.topic_prefix}{spec.dead_letter}"
+
+    def group_id(self, service: str) -> str:
+        return f"{self.topic_prefix}{self.consumer_group_prefix}.{service}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
