@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -32,10 +34,9 @@ async def create_topics(settings: Settings, partitions: int | None = None) -> li
         existing = set(await admin.list_topics())
         missing = [t for t in planned_topics(settings, partitions) if t.name not in existing]
         if missing:
-            try:
+            # Another process may create some at the same moment: that is fine.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # created concurrently by another process: fine
         return [t.name for t in missing]
     finally:
         await admin.close()
