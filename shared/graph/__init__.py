@@ -1,0 +1,1 @@
+"""Microsoft Graph client shared by the syncer and the writer (and the ingress for OAuth)."""
