@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -9,6 +15,69 @@ app = typer.Typer(
     help="SMVue Outlook Calendar Sync: run the services, the local infrastructure and tools.",
     no_args_is_help=True,
 )
+topics_app = typer.Typer(help="Kafka topics from the topic registry.", no_args_is_help=True)
+schemas_app = typer.Typer(help="Published contracts in schemas/.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+app.add_typer(schemas_app, name="schemas")
+
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+class ServiceName(StrEnum):
+    INGRESS = "ingress"
+    SYNCER = "syncer"
+    WRITER = "writer"
+    PROJECTOR = "projector"
+
+
+@app.command()
+def run(service: Annotated[ServiceName, typer.Argument(help="Which service to run.")]) -> None:
+    """Run one service in the foreground until SIGTERM / Ctrl-C (graceful shutdown)."""
+    from shared.observability.logging import configure_logging
+    from shared.service import run_service
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format, service=service.value)
+    module = importlib.import_module(f"services.{service.value}.app")
+    asyncio.run(run_service(module.build_service(settings)))
+
+
+@topics_app.command("create")
+def topics_create(
+    partitions: Annotated[
+        int | None, typer.Option(help="Override every topic's partition count.")
+    ] = None,
+) -> None:
+    """Create every registry topic and dead-letter topic that does not exist (idempotent)."""
+    from shared.messaging.admin import create_topics
+    from shared.settings import get_settings
+
+    created = asyncio.run(create_topics(get_settings(), partitions))
+    typer.echo(f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else ""))
+
+
+@schemas_app.command("generate")
+def schemas_generate() -> None:
+    """Regenerate schemas/ (JSON Schema per message + AsyncAPI) from the pydantic contracts."""
+    from shared.contracts.schema_export import write_schemas
+
+    written = write_schemas(SCHEMAS_DIR)
+    typer.echo(f"wrote {len(written)} file(s) under {SCHEMAS_DIR}")
+
+
+@schemas_app.command("check")
+def schemas_check() -> None:
+    """Fail (exit 1) when schemas/ differs from what the contracts generate."""
+    from shared.contracts.schema_export import stale_schemas
+
+    stale = stale_schemas(SCHEMAS_DIR)
+    if stale:
+        typer.echo("schemas/ is stale; run `smvue-sync schemas generate`:", err=True)
+        for path in stale:
+            typer.echo(f"  {path}", err=True)
+        raise typer.Exit(1)
+    typer.echo("schemas/ is up to date")
 
 
 def main() -> None:
