@@ -14,6 +14,8 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
     state = state or EmulatorState()
     app = FastAPI(title="Microsoft Graph + identity platform emulator", docs_url=None)
     app.state.emulator = state
+    if state.token_verifier is None:  # identity/ verifies bearer tokens unless a test swaps it
+        state.token_verifier = state.identity
 
     @app.exception_handler(GraphError)
     async def _graph_error(request: Request, exc: GraphError) -> JSONResponse:

@@ -12,6 +12,7 @@ from typing import Any
 from emulators.msgraph.changes import ChangeFeed
 from emulators.msgraph.clock import Clock
 from emulators.msgraph.directory import Directory
+from emulators.msgraph.identity.service import IdentityService
 
 
 @dataclass
@@ -24,3 +25,10 @@ class EmulatorState:
     token_verifier: Any = None
     # Further stores are attached by each side: calendars, identity, subscriptions, control.
     extras: dict[str, Any] = field(default_factory=dict)
+    # Apps, codes, tokens; built from clock + directory, and installed as `token_verifier`.
+    identity: IdentityService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.identity = IdentityService(self.clock, self.directory, lambda: self.base_url)
+        if self.token_verifier is None:
+            self.token_verifier = self.identity
