@@ -24,8 +24,8 @@ _SECRET_KEY = re.compile(
 _SECRET_VALUE = re.compile(
     r"(?i:bearer)\s+[A-Za-z0-9\-._~+/]+=*"  # Authorization header values
     r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"  # JWTs
-    r"|(?<=[?&])(code|client_secret|refresh_token|access_token|validationToken|"
-    r"code_verifier)=[^&\s\"']+"
+    r"|(?<![\w-])(code|client_secret|refresh_token|access_token|id_token|validationToken|"
+    r"code_verifier|clientState)=[^&\s\"']+"
 )
 
 
