@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from emulators.msgraph.errors import GraphError, graph_error
+from emulators.msgraph.identity.routes import router as identity_router
 from emulators.msgraph.state import EmulatorState
 
 
@@ -28,4 +29,5 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
         )
 
     # Routers are included here by each side (calendar, subscriptions, identity, control).
+    app.include_router(identity_router)
     return app

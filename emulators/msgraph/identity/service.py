@@ -290,6 +290,14 @@ class IdentityService:
                 "The refresh token has expired due to inactivity. The token was issued on "
                 "an earlier date and was inactive for longer than its lifetime.",
             )
+        user = self._user(record.user_id)
+        if self._directory.tenant_of(user).policy.conditional_access_block:
+            raise IdentityError(
+                "interaction_required",
+                53003,
+                "Access has been blocked by Conditional Access policies. The access policy does "
+                "not allow token issuance.",
+            )
         asked = split_scopes(scope) or list(record.scopes)
         missing = [
             s
@@ -310,7 +318,6 @@ class IdentityService:
             granted = list(record.scopes)
         elif contains(record.scopes, "offline_access") and not contains(granted, "offline_access"):
             granted.append("offline_access")
-        user = self._user(record.user_id)
         return self._token_response(user, client_id, granted, nonce=None)
 
     def revoke_refresh_tokens(self, user_id: str, client_id: str | None = None) -> int:
