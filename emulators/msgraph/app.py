@@ -6,9 +6,12 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from emulators.msgraph.control.middleware import TrafficMiddleware
+from emulators.msgraph.control.routes import router as control_router
 from emulators.msgraph.errors import GraphError, graph_error
 from emulators.msgraph.identity.routes import router as identity_router
 from emulators.msgraph.state import EmulatorState
+from emulators.msgraph.subscriptions.routes import router as subscriptions_router
 
 
 def create_app(state: EmulatorState | None = None) -> FastAPI:
@@ -30,4 +33,7 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
 
     # Routers are included here by each side (calendar, subscriptions, identity, control).
     app.include_router(identity_router)
+    app.include_router(subscriptions_router)
+    app.include_router(control_router)
+    app.add_middleware(TrafficMiddleware, state=state)
     return app

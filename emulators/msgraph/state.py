@@ -12,7 +12,11 @@ from typing import Any
 from emulators.msgraph.changes import ChangeFeed
 from emulators.msgraph.clock import Clock
 from emulators.msgraph.directory import Directory
+from emulators.msgraph.faults import FaultInjector
 from emulators.msgraph.identity.service import IdentityService
+from emulators.msgraph.requestlog import RequestLog
+from emulators.msgraph.subscriptions.service import SubscriptionService
+from emulators.msgraph.throttling import Throttle
 
 
 @dataclass
@@ -27,8 +31,15 @@ class EmulatorState:
     extras: dict[str, Any] = field(default_factory=dict)
     # Apps, codes, tokens; built from clock + directory, and installed as `token_verifier`.
     identity: IdentityService = field(init=False)
+    # Control-plane knobs (see control/): request log, injected faults, throttling limits.
+    request_log: RequestLog = field(default_factory=RequestLog)
+    faults: FaultInjector = field(default_factory=FaultInjector)
+    throttle: Throttle = field(default_factory=Throttle)
+    # Subscriptions and webhook delivery; listens on `changes`.
+    subscriptions: SubscriptionService = field(init=False)
 
     def __post_init__(self) -> None:
         self.identity = IdentityService(self.clock, self.directory, lambda: self.base_url)
+        self.subscriptions = SubscriptionService(self.clock, self.directory, self.changes)
         if self.token_verifier is None:
             self.token_verifier = self.identity

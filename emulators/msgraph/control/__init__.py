@@ -1,0 +1,1 @@
+"""The emulator's control plane (`/_emulator`) and the traffic middleware tests steer."""
