@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -16,7 +19,16 @@ from emulators.msgraph.subscriptions.routes import router as subscriptions_route
 
 def create_app(state: EmulatorState | None = None) -> FastAPI:
     state = state or EmulatorState()
-    app = FastAPI(title="Microsoft Graph + identity platform emulator", docs_url=None)
+    emulator = state
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await emulator.subscriptions.dispatcher.aclose()  # stop webhook delivery cleanly
+
+    app = FastAPI(
+        title="Microsoft Graph + identity platform emulator", docs_url=None, lifespan=lifespan
+    )
     app.state.emulator = state
     if state.token_verifier is None:  # identity/ verifies bearer tokens unless a test swaps it
         state.token_verifier = state.identity

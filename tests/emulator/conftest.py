@@ -3,7 +3,9 @@ transport, seeded with one tenant, two users and one app registration."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import secrets
 from collections.abc import AsyncIterator
@@ -12,11 +14,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from emulators.msgraph.app import create_app
 from emulators.msgraph.directory import Tenant, User
 from emulators.msgraph.identity.models import AppRegistration
 from emulators.msgraph.state import EmulatorState
+from tests.fixtures.services import free_port
 
 BASE_URL = "https://emulator.test"
 REDIRECT_URI = "https://app.smvue.test/auth/callback"
@@ -49,6 +56,7 @@ async def client(state: EmulatorState, seed: Seed) -> AsyncIterator[httpx.AsyncC
     transport = httpx.ASGITransport(app=create_app(state))
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
         yield http
+    await state.subscriptions.dispatcher.aclose()
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -77,3 +85,99 @@ async def sign_in(
     assert page.status_code == 200, page.text
     form = {**params, "account": account, "action": action}
     return await http.post(f"/{tenant}/oauth2/v2.0/authorize", data=form)
+
+
+# --- a real webhook receiver on loopback ------------------------------------------------------
+
+
+class Receiver:
+    """A tiny HTTP server that plays the app's webhook endpoint.
+
+    `validation`: "echo" (correct), "wrong" (echo something else), "slow" (answer late).
+    `statuses`: answers for notification POSTs, in order (then 202).
+    """
+
+    def __init__(self) -> None:
+        self.batches: list[dict[str, object]] = []
+        self.paths: list[str] = []
+        self.validations: list[str] = []
+        self.validation = "echo"
+        self.slow_seconds = 2.0
+        self.statuses: list[int] = []
+        self.base_url = ""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        token = request.query_params.get("validationToken")
+        if token is not None:
+            self.validations.append(request.url.path)
+            if self.validation == "slow":
+                await asyncio.sleep(self.slow_seconds)
+            text = token if self.validation != "wrong" else "not-the-token"
+            await PlainTextResponse(text)(scope, receive, send)
+            return
+        self.batches.append(await request.json())
+        self.paths.append(request.url.path)
+        status = self.statuses.pop(0) if self.statuses else 202
+        await Response(status_code=status)(scope, receive, send)
+
+    def items(self, path: str | None = None) -> list[dict[str, object]]:
+        return [
+            item
+            for batch, p in zip(self.batches, self.paths, strict=True)
+            if path is None or p == path
+            for item in batch["value"]  # type: ignore[attr-defined]
+        ]
+
+    async def wait_for(self, count: int, path: str | None = None, within: float = 5.0) -> None:
+        async with asyncio.timeout(within):
+            while len(self.items(path)) < count:
+                await asyncio.sleep(0.01)
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    target = Receiver()
+    port = free_port()
+    target.base_url = f"http://127.0.0.1:{port}"
+    server = _QuietServer(
+        uvicorn.Config(
+            target, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    try:
+        yield target
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+
+
+@pytest.fixture
+def fast_delivery(state: EmulatorState) -> EmulatorState:
+    """Scaled-down retry/backoff so delivery tests finish in well under a second."""
+    settings = state.subscriptions.settings
+    settings.batch_window_seconds = 0.05
+    settings.retry_base_seconds = 0.05
+    settings.retry_max_attempts = 3
+    settings.validation_timeout_seconds = 0.5
+    return state
+
+
+def bearer(state: EmulatorState, user: User, client_id: str | None = None) -> dict[str, str]:
+    token = state.identity.mint_access_token(
+        user.id, ["Calendars.ReadWrite"], client_id or "5c7b2f60-3f4e-4b7a-9a55-e1a0c0de0001"
+    )
+    return {"Authorization": f"Bearer {token}"}
