@@ -44,6 +44,16 @@ def _msal_round_trip(base_url: str, ca_bundle: str, tenant_id: str, app: Any, us
     session = requests.Session()
     session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment wins over verify
     session.verify = ca_bundle
+    try:
+        _with_session(base_url, session, tenant_id, app, user)
+    finally:
+        session.close()  # lets the server shut down without waiting on keep-alive sockets
+
+
+def _with_session(
+    base_url: str, session: requests.Session, tenant_id: str, app: Any, user: Any
+) -> None:
+    ca_bundle = str(session.verify)
     client = msal.ConfidentialClientApplication(
         app.client_id,
         client_credential=app.client_secret,

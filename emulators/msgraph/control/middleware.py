@@ -1,7 +1,8 @@
 """ASGI middleware in front of every non-control request: request log, faults, throttling.
 
-Order: the log sees the final status (faults and 429s included); faults apply before the
-throttle; throttling applies to Graph (`/v1.0`) calls per app per mailbox.
+Order: the log sees the final status (faults and 429s included); the throttle admits the
+request first (per app per mailbox, Graph `/v1.0` calls only), then an injected fault may
+add latency (holding the concurrency slot, like a slow handler) and/or answer an error.
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ class TrafficMiddleware:
         started = time.perf_counter()
         throttle_key: tuple[str, str] | None = None
         try:
+            if principal is not None and mailbox is not None:
+                key = (principal.client_id, mailbox)
+                try:
+                    state.throttle.acquire(key, state.clock.now())
+                    throttle_key = key
+                except GraphError as exc:
+                    response = graph_error(exc.status, exc.code, exc.message, headers=exc.headers)
+                    await response(scope, receive, send_and_watch)
+                    return
             rule = state.faults.take(method, path)
             if rule is not None:
                 record.fault_id = rule.id
@@ -71,15 +81,6 @@ class TrafficMiddleware:
                         headers=extra,
                         client_request_id=headers.get("client-request-id"),
                     )
-                    await response(scope, receive, send_and_watch)
-                    return
-            if principal is not None and mailbox is not None:
-                key = (principal.client_id, mailbox)
-                try:
-                    state.throttle.acquire(key, state.clock.now())
-                    throttle_key = key
-                except GraphError as exc:
-                    response = graph_error(exc.status, exc.code, exc.message, headers=exc.headers)
                     await response(scope, receive, send_and_watch)
                     return
             await self.app(scope, receive, send_and_watch)
