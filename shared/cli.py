@@ -80,5 +80,23 @@ def schemas_check() -> None:
     typer.echo("schemas/ is up to date")
 
 
+@app.command()
+def emulator(
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (loopback only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8600,
+    http: Annotated[bool, typer.Option("--http", help="Plain HTTP instead of HTTPS.")] = False,
+    state: Annotated[
+        Path | None, typer.Option(help="JSON file to reload from and save to on exit.")
+    ] = None,
+    ca_out: Annotated[Path | None, typer.Option(help="Where to write the CA bundle PEM.")] = None,
+) -> None:
+    """Run the Microsoft Graph + identity platform emulator (prints eval-able env lines)."""
+    from emulators.msgraph.server import run as run_emulator
+
+    run_emulator(host, port, http=http, state_file=state, ca_out=ca_out)
+
+
 def main() -> None:
     app()
