@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from shared.infra.commands import app as infra_app
+
 app = typer.Typer(
     name="smvue-sync",
     help="SMVue Outlook Calendar Sync: run the services, the local infrastructure and tools.",
@@ -17,6 +19,7 @@ app = typer.Typer(
 )
 topics_app = typer.Typer(help="Kafka topics from the topic registry.", no_args_is_help=True)
 schemas_app = typer.Typer(help="Published contracts in schemas/.", no_args_is_help=True)
+app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 
