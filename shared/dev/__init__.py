@@ -1,0 +1,1 @@
+"""The local demo: everything on one machine, started by `smvue-sync dev`."""
