@@ -52,9 +52,7 @@ class ProcessGroup:
 
     async def wait_any(self) -> Child:
         """Returns the first child that exits (something went wrong, or it was stopped)."""
-        waits = {
-            asyncio.create_task(c.process.wait()): c for c in self.children if c.process
-        }
+        waits = {asyncio.create_task(c.process.wait()): c for c in self.children if c.process}
         done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
