@@ -46,6 +46,18 @@ def run(service: Annotated[ServiceName, typer.Argument(help="Which service to ru
     asyncio.run(run_service(module.build_service(settings)))
 
 
+@app.command()
+def dev(
+    keep_infra: Annotated[
+        bool, typer.Option(help="Leave Kafka and MongoDB running after Ctrl-C.")
+    ] = False,
+) -> None:
+    """Run everything locally: infra, topics, the Graph emulator and the four services."""
+    from shared.dev.runner import run_dev
+
+    raise typer.Exit(asyncio.run(run_dev(keep_infra=keep_infra)))
+
+
 @topics_app.command("create")
 def topics_create(
     partitions: Annotated[

@@ -1,0 +1,170 @@
+"""`smvue-sync dev`: the whole system on one machine, with its logs multiplexed.
+
+Order: local Kafka + MongoDB → topics → the Graph/identity emulator (HTTPS, own CA,
+state kept in `.smvue/emulator-state.json`) seeded with a demo tenant → the four services
+as separate processes, configured exactly as production would be, only pointed at the
+emulator. Ctrl-C stops the services, the emulator and the infrastructure, in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import signal
+import ssl
+import sys
+from pathlib import Path
+
+import httpx
+
+from shared.dev.demo_cloud import DEMO_USERS, ensure_demo_cloud
+from shared.dev.processes import Child, ProcessGroup
+from shared.infra.local import LocalInfra
+from shared.infra.paths import smvue_home
+from shared.messaging.admin import create_topics
+from shared.settings import Settings
+
+SERVICES = ("projector", "syncer", "writer", "ingress")
+EMULATOR_PORT = 8600
+DEV_SERVICE_TOKEN = "dev-service-token"  # noqa: S105 (local demo only)
+
+
+def _cli() -> list[str]:
+    return [sys.executable, "-c", "from shared.cli import main; main()"]
+
+
+def _dev_token_key(home: Path) -> tuple[str, str]:
+    """A token-encryption key for the demo, generated once and kept under .smvue/."""
+    path = home / "dev-token-key.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        path.write_text(json.dumps({"id": "dev-1", "key": key}))
+        path.chmod(0o600)
+    saved = json.loads(path.read_text())
+    return str(saved["id"]), str(saved["key"])
+
+
+async def _wait_for(url: str, verify: ssl.SSLContext | bool) -> None:
+    """Polls until the URL answers; callers bound it with asyncio.timeout."""
+    async with httpx.AsyncClient(verify=verify) as client:
+        while True:
+            try:
+                if (await client.get(url)).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+async def run_dev(keep_infra: bool = False) -> int:
+    home = smvue_home()
+    infra = LocalInfra()
+    print("starting Kafka + MongoDB…", flush=True)
+    endpoints = await asyncio.to_thread(infra.up)
+    base = Settings(
+        kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers,
+        mongodb_uri=endpoints.mongodb_uri,
+    )
+    created = await create_topics(base)
+    print(f"topics ready ({len(created)} created)", flush=True)
+
+    group = ProcessGroup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        ca_bundle = home / "emulator-ca.pem"
+        await group.start(
+            Child(
+                "emulator",
+                [
+                    *_cli(),
+                    "emulator",
+                    "--port",
+                    str(EMULATOR_PORT),
+                    "--state",
+                    str(home / "emulator-state.json"),
+                    "--ca-out",
+                    str(ca_bundle),
+                ],
+            )
+        )
+        emulator_url = f"https://127.0.0.1:{EMULATOR_PORT}"
+        for _ in range(300):
+            if ca_bundle.exists():
+                break
+            await asyncio.sleep(0.1)
+        tls = ssl.create_default_context(cafile=str(ca_bundle))
+        async with asyncio.timeout(60):
+            await _wait_for(f"{emulator_url}/_emulator/clock", tls)
+        redirect_uri = f"http://127.0.0.1:{base.ingress_port}/oauth/outlook/callback"
+        async with httpx.AsyncClient(base_url=emulator_url, verify=tls) as control:
+            cloud = await ensure_demo_cloud(control, redirect_uri)
+
+        key_id, key = _dev_token_key(home)
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap_servers,
+            "MONGODB_URI": endpoints.mongodb_uri,
+            "SMVUE_GRAPH_BASE_URL": f"{emulator_url}/v1.0",
+            "SMVUE_AUTHORITY_HOST": emulator_url,
+            "SMVUE_TENANT": "organizations",
+            "SMVUE_CLIENT_ID": cloud.client_id,
+            "SMVUE_CLIENT_SECRET": cloud.client_secret,
+            "SMVUE_CA_BUNDLE": str(ca_bundle),
+            "SMVUE_OAUTH_REDIRECT_URI": redirect_uri,
+            "SMVUE_PUBLIC_BASE_URL": f"http://127.0.0.1:{base.ingress_port}",
+            "SMVUE_SERVICE_TOKENS": json.dumps([DEV_SERVICE_TOKEN]),
+            "SMVUE_TOKEN_KEYS": json.dumps({key_id: key}),
+            "SMVUE_TOKEN_ACTIVE_KEY_ID": key_id,
+            "SMVUE_LOG_FORMAT": os.environ.get("SMVUE_LOG_FORMAT", "console"),
+        }
+        for name in SERVICES:
+            await group.start(Child(name, [*_cli(), "run", name], env))
+        _banner(base, emulator_url)
+        stopped = asyncio.create_task(stop.wait())
+        exited = asyncio.create_task(group.wait_any())
+        done, _ = await asyncio.wait({stopped, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if exited in done:
+            child = exited.result()
+            print(f"{child.name} exited; stopping everything", flush=True)
+            return 1
+        return 0
+    finally:
+        print("stopping…", flush=True)
+        await group.stop()
+        if not keep_infra:
+            await asyncio.to_thread(infra.down)
+        print("stopped", flush=True)
+
+
+def _banner(settings: Settings, emulator_url: str) -> None:
+    manager = DEMO_USERS[0][0]
+    ingress = f"http://127.0.0.1:{settings.ingress_port}"
+    print(
+        "\n".join(
+            [
+                "",
+                "SMVue Outlook Calendar Sync is running.",
+                f"  ingress (commands, OAuth, webhooks): {ingress}   /docs for the API",
+                f"  projector (read model API):          http://127.0.0.1:{settings.projector_port}",
+                f"  Graph + identity emulator:           {emulator_url}",
+                f"  service token for the APIs:          {DEV_SERVICE_TOKEN}",
+                "",
+                "Connect the demo manager's calendar (then open the printed URL in a browser,",
+                f"pick {manager} and Accept):",
+                f"  curl -s -X POST -H 'Authorization: Bearer {DEV_SERVICE_TOKEN}' \\",
+                "       -H 'Content-Type: application/json' \\",
+                f'       -d \'{{"return_url": "{ingress}/healthz"}}\' \\',
+                f"       {ingress}/v1/connections/ada/authorize",
+                "",
+                "Ctrl-C stops everything.",
+                "",
+            ]
+        ),
+        flush=True,
+    )
