@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from emulators.msgraph.calendar.routes import router as calendar_router
 from emulators.msgraph.control.middleware import TrafficMiddleware
 from emulators.msgraph.control.routes import router as control_router
 from emulators.msgraph.errors import GraphError, graph_error
@@ -44,6 +45,7 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
         )
 
     # Routers are included here by each side (calendar, subscriptions, identity, control).
+    app.include_router(calendar_router, prefix="/v1.0")
     app.include_router(identity_router)
     app.include_router(subscriptions_router)
     app.include_router(control_router)

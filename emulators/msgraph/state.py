@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulators.msgraph.calendar.delta import DeltaEngine
+from emulators.msgraph.calendar.store import CalendarStore
 from emulators.msgraph.changes import ChangeFeed
 from emulators.msgraph.clock import Clock
 from emulators.msgraph.directory import Directory
@@ -37,9 +39,15 @@ class EmulatorState:
     throttle: Throttle = field(default_factory=Throttle)
     # Subscriptions and webhook delivery; listens on `changes`.
     subscriptions: SubscriptionService = field(init=False)
+    # Every mailbox's events, and the calendarView delta engine over them.
+    calendars: CalendarStore = field(init=False)
+    calendar_delta: DeltaEngine = field(init=False)
 
     def __post_init__(self) -> None:
         self.identity = IdentityService(self.clock, self.directory, lambda: self.base_url)
         self.subscriptions = SubscriptionService(self.clock, self.directory, self.changes)
         if self.token_verifier is None:
             self.token_verifier = self.identity
+        self.calendars = CalendarStore(self.clock, self.directory, self.changes)
+        self.calendar_delta = DeltaEngine(self.calendars, self.clock)
+        self.subscriptions.etag_of = self.calendars.etag_of

@@ -1,0 +1,1 @@
+"""The calendar side of the emulator: events, recurrence, calendarView and its delta."""

@@ -1,0 +1,362 @@
+"""Graph v1.0 calendar routes, for `/me/...` and `/users/{id|upn}/...` alike."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from emulators.msgraph.auth import require_principal
+from emulators.msgraph.calendar.delta import DEFAULT_PAGE_SIZE, DeltaEngine, is_instance
+from emulators.msgraph.calendar.serialize import render
+from emulators.msgraph.calendar.store import CalendarStore, Instance
+from emulators.msgraph.calendar.timezones import parse_query_time, zone
+from emulators.msgraph.directory import User
+from emulators.msgraph.errors import GraphError
+from emulators.msgraph.principal import Principal
+from emulators.msgraph.state import EmulatorState
+
+router = APIRouter()
+Caller = Annotated[Principal, Depends(require_principal)]
+ACCESS_DENIED = "Access is denied. Check credentials and try again."
+_EXPAND = re.compile(r"singleValueExtendedProperties\(\$filter=id eq '([^']+)'\)", re.IGNORECASE)
+
+
+def _both(path: str, methods: list[str], **kwargs: Any) -> Callable[[Any], Any]:
+    """Registers a handler under /me{path} and /users/{user_ref}{path}."""
+
+    def register(func: Any) -> Any:
+        router.api_route(f"/me{path}", methods=methods, **kwargs)(func)
+        router.api_route(f"/users/{{user_ref}}{path}", methods=methods, **kwargs)(func)
+        return func
+
+    return register
+
+
+def _state(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator
+    return state
+
+
+def _store(request: Request) -> CalendarStore:
+    return _state(request).calendars
+
+
+def _mailbox(request: Request, principal: Principal, *, write: bool = False) -> User:
+    state = _state(request)
+    ref = request.path_params.get("user_ref")
+    user = state.directory.users.get(principal.user_id)
+    if ref is not None:
+        wanted = state.directory.find_user(ref)
+        if wanted is None:
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
+        if user is None or wanted.id != user.id:
+            raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+    if user is None:
+        raise GraphError(404, "ResourceNotFound", "User not found")
+    allowed = principal.can_write_calendars() if write else principal.can_read_calendars()
+    if not allowed:
+        raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+    return user
+
+
+def _preferences(request: Request) -> dict[str, str]:
+    prefs: dict[str, str] = {}
+    for header in request.headers.getlist("prefer"):
+        for part in header.split(","):
+            name, _, value = part.strip().partition("=")
+            if name:
+                prefs[name.strip().lower()] = value.strip().strip('"')
+    return prefs
+
+
+def _time_zone(request: Request, applied: list[str]) -> str | None:
+    tz = _preferences(request).get("outlook.timezone")
+    if tz:
+        zone(tz)  # 400 for an unknown zone
+        applied.append(f'outlook.timezone="{tz}"')
+    return tz
+
+
+def _select(request: Request) -> set[str] | None:
+    raw = request.query_params.get("$select")
+    return {s.strip() for s in raw.split(",") if s.strip()} if raw else None
+
+
+def _expand_ids(request: Request) -> set[str] | None:
+    raw = request.query_params.get("$expand")
+    if not raw:
+        return None
+    return {m.lower() for m in _EXPAND.findall(raw)} or None
+
+
+def _json(content: Any, status: int = 200, applied: list[str] | None = None) -> JSONResponse:
+    headers = {"Preference-Applied": ", ".join(applied)} if applied else None
+    return JSONResponse(content, status_code=status, headers=headers)
+
+
+def _render(request: Request, item: Instance, tz: str | None, **kw: Any) -> dict[str, Any]:
+    state = _state(request)
+    return render(item, state.directory, base_url=state.base_url, time_zone=tz, **kw)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except json.JSONDecodeError as exc:
+        raise GraphError(400, "BadRequest", "Unable to read JSON request payload.") from exc
+    if not isinstance(body, dict):
+        raise GraphError(400, "BadRequest", "The request body must be a JSON object.")
+    return body
+
+
+def _user_json(user: User, base_url: str) -> dict[str, Any]:
+    return {
+        "@odata.context": f"{base_url}/v1.0/$metadata#users/$entity",
+        "id": user.id,
+        "displayName": user.display_name,
+        "mail": user.mail,
+        "userPrincipalName": user.user_principal_name,
+        "givenName": user.display_name.split(" ")[0],
+        "surname": " ".join(user.display_name.split(" ")[1:]) or None,
+        "jobTitle": None,
+        "mobilePhone": None,
+        "officeLocation": None,
+        "preferredLanguage": "en-US",
+        "businessPhones": [],
+    }
+
+
+@router.get("/me")
+@router.get("/users/{user_ref}")
+async def get_user(request: Request, principal: Caller) -> JSONResponse:
+    state = _state(request)
+    ref = request.path_params.get("user_ref")
+    user = state.directory.find_user(ref) if ref else state.directory.users.get(principal.user_id)
+    if user is None:
+        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{ref}' does not exist.")
+    body = _user_json(user, state.base_url)
+    select = _select(request)
+    if select:
+        body = {k: v for k, v in body.items() if k in select or k.startswith("@odata")}
+    return _json(body)
+
+
+def _calendar_json(user: User) -> dict[str, Any]:
+    return {
+        "id": f"AAMkCal-{user.id}",
+        "name": "Calendar",
+        "color": "auto",
+        "hexColor": "",
+        "isDefaultCalendar": True,
+        "changeKey": "calendar-1",
+        "canShare": True,
+        "canViewPrivateItems": True,
+        "canEdit": True,
+        "isRemovable": False,
+        "isTallyingResponses": True,
+        "allowedOnlineMeetingProviders": ["teamsForBusiness"] if user.teams_licence else [],
+        "defaultOnlineMeetingProvider": "teamsForBusiness" if user.teams_licence else "none",
+        "owner": {"name": user.display_name, "address": user.mail},
+    }
+
+
+@_both("/calendar", ["GET"])
+async def get_calendar(request: Request, principal: Caller) -> JSONResponse:
+    return _json(_calendar_json(_mailbox(request, principal)))
+
+
+@_both("/calendars", ["GET"])
+async def list_calendars(request: Request, principal: Caller) -> JSONResponse:
+    user = _mailbox(request, principal)
+    return _json(
+        {
+            "@odata.context": (
+                f"{_state(request).base_url}/v1.0/$metadata#users('{user.id}')/calendars"
+            ),
+            "value": [_calendar_json(user)],
+        }
+    )
+
+
+@_both("/events", ["GET"])
+async def list_events(request: Request, principal: Caller) -> JSONResponse:
+    user = _mailbox(request, principal)
+    store = _store(request)
+    applied: list[str] = []
+    tz = _time_zone(request, applied)
+    items = sorted(
+        (store.instance(user.id, e.id) for e in store.events_of(user.id)), key=lambda i: i.start
+    )
+    top = int(request.query_params.get("$top") or 10)
+    skip = int(request.query_params.get("$skip") or 0)
+    page = items[skip : skip + top]
+    body: dict[str, Any] = {
+        "value": [
+            _render(
+                request, i, tz, select=_select(request), expand_property_ids=_expand_ids(request)
+            )
+            for i in page
+        ]
+    }
+    if skip + top < len(items):
+        body["@odata.nextLink"] = (
+            f"{_state(request).base_url}/v1.0/me/events?$top={top}&$skip={skip + top}"
+        )
+    return _json(body, applied=applied)
+
+
+@_both("/events", ["POST"])
+async def create_event(request: Request, principal: Caller) -> JSONResponse:
+    user = _mailbox(request, principal, write=True)
+    event, _ = _store(request).create(user, await _body(request))
+    item = _store(request).instance(user.id, event.id)
+    return _json(_render(request, item, None, expand_property_ids=_expand_ids(request)), status=201)
+
+
+@_both("/events/{event_id}", ["GET"])
+async def get_event(event_id: str, request: Request, principal: Caller) -> JSONResponse:
+    user = _mailbox(request, principal)
+    applied: list[str] = []
+    tz = _time_zone(request, applied)
+    item = _store(request).instance(user.id, event_id)
+    return _json(
+        _render(
+            request, item, tz, select=_select(request), expand_property_ids=_expand_ids(request)
+        ),
+        applied=applied,
+    )
+
+
+@_both("/events/{event_id}", ["PATCH"])
+async def update_event(event_id: str, request: Request, principal: Caller) -> JSONResponse:
+    user = _mailbox(request, principal, write=True)
+    item = _store(request).update(
+        user, event_id, await _body(request), request.headers.get("if-match")
+    )
+    return _json(_render(request, item, None))
+
+
+@_both("/events/{event_id}", ["DELETE"])
+async def delete_event(event_id: str, request: Request, principal: Caller) -> Response:
+    user = _mailbox(request, principal, write=True)
+    _store(request).delete(user, event_id)
+    return Response(status_code=204)
+
+
+@_both("/events/{event_id}/cancel", ["POST"])
+async def cancel_event(event_id: str, request: Request, principal: Caller) -> Response:
+    user = _mailbox(request, principal, write=True)
+    body = await _body(request)
+    comment = body.get("Comment", body.get("comment"))
+    _store(request).cancel(user, event_id, str(comment) if comment else None)
+    return Response(status_code=202)
+
+
+def _window(request: Request) -> tuple[Any, Any]:
+    start = request.query_params.get("startDateTime")
+    end = request.query_params.get("endDateTime")
+    if not start or not end:
+        raise GraphError(
+            400,
+            "ErrorInvalidParameter",
+            "This request requires a time window specified by the query string parameters "
+            "StartDateTime and EndDateTime.",
+        )
+    window = parse_query_time(start, "startDateTime"), parse_query_time(end, "endDateTime")
+    if window[1] <= window[0]:
+        raise GraphError(400, "ErrorInvalidParameter", "EndDateTime must be after StartDateTime.")
+    return window
+
+
+@_both("/events/{event_id}/instances", ["GET"])
+async def list_instances(event_id: str, request: Request, principal: Caller) -> JSONResponse:
+    user = _mailbox(request, principal)
+    start, end = _window(request)
+    applied: list[str] = []
+    tz = _time_zone(request, applied)
+    items = [
+        i
+        for i in _store(request).instances(user.id, start, end)
+        if i.event.id == event_id and i.kind != "singleInstance"
+    ]
+    if not items:
+        _store(request).get(user.id, event_id)  # 404 when the series doesn't exist
+    return _json(
+        {"value": [_render(request, i, tz, select=_select(request)) for i in items]},
+        applied=applied,
+    )
+
+
+@_both("/calendarView", ["GET"])
+@_both("/calendar/calendarView", ["GET"])
+async def calendar_view(request: Request, principal: Caller) -> JSONResponse:
+    user = _mailbox(request, principal)
+    start, end = _window(request)
+    applied: list[str] = []
+    tz = _time_zone(request, applied)
+    items = _store(request).instances(user.id, start, end)
+    top = int(request.query_params.get("$top") or DEFAULT_PAGE_SIZE)
+    skip = int(request.query_params.get("$skip") or 0)
+    body: dict[str, Any] = {
+        "value": [
+            _render(request, i, tz, select=_select(request)) for i in items[skip : skip + top]
+        ]
+    }
+    if skip + top < len(items):
+        body["@odata.nextLink"] = (
+            f"{_state(request).base_url}/v1.0/me/calendarView?startDateTime={start.isoformat()}"
+            f"&endDateTime={end.isoformat()}&$top={top}&$skip={skip + top}"
+        ).replace("+00:00", "Z")
+    return _json(body, applied=applied)
+
+
+@_both("/calendarView/delta", ["GET"])
+@_both("/calendar/calendarView/delta", ["GET"])
+async def calendar_view_delta(request: Request, principal: Caller) -> JSONResponse:
+    user = _mailbox(request, principal)
+    engine: DeltaEngine = _state(request).calendar_delta
+    query = request.query_params
+    if "$select" in query:
+        raise GraphError(
+            400, "ErrorInvalidUrlQuery", "$select is not supported on delta for calendarView."
+        )
+    applied: list[str] = []
+    tz = _time_zone(request, applied)
+    prefs = _preferences(request)
+    page_size = DEFAULT_PAGE_SIZE
+    if "odata.maxpagesize" in prefs:
+        try:
+            page_size = int(prefs["odata.maxpagesize"])
+        except ValueError as exc:
+            raise GraphError(400, "BadRequest", "Invalid odata.maxpagesize preference.") from exc
+        applied.append(f"odata.maxpagesize={page_size}")
+    if "$skiptoken" in query:
+        round_, index = engine.continue_round(user.id, query["$skiptoken"])
+    else:
+        window = None if "$deltatoken" in query else _window(request)
+        round_, index = engine.start_round(
+            user.id, window=window, delta_token=query.get("$deltatoken"), page_size=page_size
+        )
+    base = f"{_state(request).base_url}/v1.0/me/calendarView/delta"
+    value = [
+        _render(request, entry, tz) if is_instance(entry) else entry
+        for entry in round_.pages[index]
+    ]
+    for item in value:
+        item.pop("@odata.context", None)
+    body: dict[str, Any] = {
+        "@odata.context": f"{_state(request).base_url}/v1.0/$metadata#Collection(event)",
+        "value": value,
+    }
+    if index + 1 < len(round_.pages):
+        body["@odata.nextLink"] = f"{base}?$skiptoken={round_.page_tokens[index]}"
+    else:
+        body["@odata.deltaLink"] = f"{base}?$deltatoken={round_.delta_token}"
+    return _json(body, applied=applied)

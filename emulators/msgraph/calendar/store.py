@@ -1,0 +1,484 @@
+"""Every mailbox's events: create, read, update, delete, cancel, and the instances a
+calendar view sees (series expanded, exceptions applied). Each change is published on the
+change feed, so subscriptions notify exactly as Outlook would.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from emulators.msgraph.calendar import recurrence
+from emulators.msgraph.calendar.model import (
+    OccurrenceOverride,
+    StoredEvent,
+    new_change_key,
+    new_event_id,
+    occurrence_id,
+    split_occurrence_id,
+)
+from emulators.msgraph.calendar.timezones import parse_date_time_time_zone
+from emulators.msgraph.changes import ChangeFeed, ChangeType, EventChange
+from emulators.msgraph.clock import Clock
+from emulators.msgraph.directory import Directory, User
+from emulators.msgraph.errors import GraphError
+
+WRITABLE = frozenset(
+    {
+        "subject",
+        "body",
+        "start",
+        "end",
+        "location",
+        "locations",
+        "attendees",
+        "isOnlineMeeting",
+        "onlineMeetingProvider",
+        "sensitivity",
+        "isAllDay",
+        "showAs",
+        "importance",
+        "categories",
+        "recurrence",
+        "reminderMinutesBeforeStart",
+        "isReminderOn",
+        "responseRequested",
+        "allowNewTimeProposals",
+        "transactionId",
+        "singleValueExtendedProperties",
+        "hideAttendees",
+        "originalStartTimeZone",
+        "originalEndTimeZone",
+    }
+)
+OCCURRENCE_WRITABLE = WRITABLE - {"recurrence", "transactionId"}
+SENSITIVITIES = {"normal", "personal", "private", "confidential"}
+
+
+def not_found() -> GraphError:
+    return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One thing a calendar view shows: a single event, an occurrence or an exception."""
+
+    event: StoredEvent
+    id: str
+    start: datetime
+    end: datetime
+    kind: str  # singleInstance | occurrence | exception | seriesMaster
+    change_key: str
+    modified: datetime
+    override: OccurrenceOverride | None = None
+    original_start: datetime | None = None
+
+
+class CalendarStore:
+    def __init__(self, clock: Clock, directory: Directory, changes: ChangeFeed) -> None:
+        self._clock = clock
+        self._directory = directory
+        self._changes = changes
+        self.mailboxes: dict[str, dict[str, StoredEvent]] = {}
+        self.invitations: list[dict[str, Any]] = []
+        self.delta_token_max_age = timedelta(days=7)
+
+    # ---------------------------------------------------------------- reads
+    def events_of(self, user_id: str) -> list[StoredEvent]:
+        return list(self.mailboxes.get(user_id, {}).values())
+
+    def get(self, user_id: str, event_id: str) -> StoredEvent:
+        event = self.mailboxes.get(user_id, {}).get(event_id)
+        if event is None:
+            raise not_found()
+        return event
+
+    def find(self, user_id: str, event_id: str) -> tuple[StoredEvent, datetime | None]:
+        """An event, or the series and original start an occurrence id stands for."""
+        direct = self.mailboxes.get(user_id, {}).get(event_id)
+        if direct is not None:
+            return direct, None
+        parts = split_occurrence_id(event_id)
+        if parts is None:
+            raise not_found()
+        master = self.get(user_id, parts[0])
+        original = datetime.strptime(parts[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        if master.recurrence is None or original not in self._series_starts(master):
+            raise not_found()
+        override = master.exceptions.get(parts[1])
+        if override is not None and override.cancelled:
+            raise not_found()
+        return master, original
+
+    def instance(self, user_id: str, event_id: str) -> Instance:
+        event, original = self.find(user_id, event_id)
+        if original is None:
+            kind = "seriesMaster" if event.recurrence else "singleInstance"
+            return Instance(
+                event, event.id, event.start, event.end, kind, event.change_key, event.modified
+            )
+        return self._occurrence(event, original)
+
+    def instances(self, user_id: str, start: datetime, end: datetime) -> list[Instance]:
+        """What `calendarView` shows for [start, end): overlapping items, series expanded."""
+        out: list[Instance] = []
+        for event in self.events_of(user_id):
+            if event.recurrence is None:
+                if event.start < end and event.end > start:
+                    out.append(
+                        Instance(
+                            event,
+                            event.id,
+                            event.start,
+                            event.end,
+                            "singleInstance",
+                            event.change_key,
+                            event.modified,
+                        )
+                    )
+                continue
+            span = event.duration
+            for original in recurrence.occurrences(
+                event.recurrence, event.start, event.start_tz, start - span - timedelta(days=1), end
+            ):
+                item = self._occurrence(event, original)
+                if item.override is not None and item.override.cancelled:
+                    continue
+                if item.start < end and item.end > start:
+                    out.append(item)
+        out.sort(key=lambda i: (i.start, i.id))
+        return out
+
+    def _series_starts(self, master: StoredEvent) -> list[datetime]:
+        assert master.recurrence is not None
+        return recurrence.occurrences(
+            master.recurrence,
+            master.start,
+            master.start_tz,
+            master.start,
+            recurrence.series_window_end(master.start),
+        )
+
+    def _occurrence(self, master: StoredEvent, original: datetime) -> Instance:
+        stamp = original.strftime("%Y%m%dT%H%M%SZ")
+        override = master.exceptions.get(stamp)
+        start, end = original, original + master.duration
+        kind, change_key, modified = "occurrence", master.change_key, master.modified
+        if override is not None and not override.cancelled:
+            start = override.start or start
+            end = override.end or end
+            kind, change_key = "exception", override.change_key
+            modified = max(modified, override.modified or modified)
+        return Instance(
+            master,
+            occurrence_id(master.id, original),
+            start,
+            end,
+            kind,
+            change_key,
+            modified,
+            override,
+            original,
+        )
+
+    def etag_of(self, user_id: str, event_id: str) -> str | None:
+        try:
+            return f'W/"{self.instance(user_id, event_id).change_key}"'
+        except GraphError:
+            return None
+
+    # ---------------------------------------------------------------- writes
+    def create(self, user: User, body: dict[str, Any]) -> tuple[StoredEvent, bool]:
+        """(event, created); a repeated transactionId returns the existing event."""
+        _check_writable(body, WRITABLE)
+        transaction_id = body.get("transactionId")
+        if transaction_id:
+            for existing in self.events_of(user.id):
+                if existing.transaction_id == transaction_id:
+                    return existing, False
+        data = _normalise(body)
+        self._check_online_meeting(user, data)
+        start, start_tz = parse_date_time_time_zone(body.get("start"), "start")
+        end, end_tz = parse_date_time_time_zone(body.get("end"), "end")
+        if end < start:
+            raise GraphError(
+                400, "ErrorInvalidRequest", "The end of the event is before its start."
+            )
+        if data.get("recurrence"):
+            recurrence.validate(data["recurrence"])
+        now = self._clock.now()
+        event = StoredEvent(
+            id=new_event_id(),
+            owner=user.id,
+            data=data,
+            start=start,
+            end=end,
+            start_tz=start_tz,
+            end_tz=end_tz,
+            ical_uid="040000008200E00074C5B7101A82E008" + uuid.uuid4().hex.upper(),
+            created=now,
+            modified=now,
+            transaction_id=transaction_id,
+        )
+        self.mailboxes.setdefault(user.id, {})[event.id] = event
+        self._publish(user.id, event.id, "created")
+        self._invite(user, event, "request")
+        return event, True
+
+    def update(
+        self, user: User, event_id: str, body: dict[str, Any], if_match: str | None
+    ) -> Instance:
+        event, original = self.find(user.id, event_id)
+        current = self.instance(user.id, event_id)
+        if if_match is not None and not _etag_matches(if_match, current.change_key):
+            raise GraphError(
+                412,
+                "ErrorIrresolvableConflict",
+                "The send or update operation could not be performed because the change key "
+                "passed in the request does not match the current change key for the item.",
+            )
+        now = self._clock.now()
+        if original is None:
+            _check_writable(body, WRITABLE)
+            patch = _normalise(body)
+            if patch.get("recurrence"):
+                recurrence.validate(patch["recurrence"])
+            event.data.update(patch)
+            self._check_online_meeting(user, event.data)
+            if "start" in body:
+                event.start, event.start_tz = parse_date_time_time_zone(body["start"], "start")
+            if "end" in body:
+                event.end, event.end_tz = parse_date_time_time_zone(body["end"], "end")
+            event.change_key = new_change_key()
+            event.modified = now
+        else:
+            _check_writable(body, OCCURRENCE_WRITABLE)
+            stamp = original.strftime("%Y%m%dT%H%M%SZ")
+            override = event.exceptions.setdefault(stamp, OccurrenceOverride())
+            override.fields.update(_normalise(body))
+            if "start" in body:
+                override.start, _ = parse_date_time_time_zone(body["start"], "start")
+            if "end" in body:
+                override.end, _ = parse_date_time_time_zone(body["end"], "end")
+            override.change_key = new_change_key()
+            override.modified = now
+        self._publish(user.id, event_id, "updated")
+        self._invite(user, event, "update")
+        return self.instance(user.id, event_id)
+
+    def delete(self, user: User, event_id: str) -> None:
+        event, original = self.find(user.id, event_id)
+        if original is None:
+            del self.mailboxes[user.id][event.id]
+            if event.is_organizer:
+                self._invite(user, event, "cancel")
+        else:
+            stamp = original.strftime("%Y%m%dT%H%M%SZ")
+            event.exceptions[stamp] = OccurrenceOverride(cancelled=True, modified=self._clock.now())
+            event.modified = self._clock.now()
+            if event.is_organizer:
+                self._invite(user, event, "cancel", occurrence=stamp)
+        self._publish(user.id, event_id, "deleted")
+
+    def cancel(self, user: User, event_id: str, comment: str | None) -> None:
+        """Only the organizer cancels; attendees are told; it leaves the organizer's calendar."""
+        event, _ = self.find(user.id, event_id)
+        if not event.is_organizer:
+            raise GraphError(
+                400,
+                "ErrorAccessDenied",
+                "Your request can't be completed. You need to be an organizer to cancel a meeting.",
+            )
+        self.delete(user, event_id)
+        if comment:
+            self.invitations[-1]["comment"] = comment
+
+    # ---------------------------------------------------------------- helpers
+    def _check_online_meeting(self, user: User, data: dict[str, Any]) -> None:
+        wants_teams = data.get("isOnlineMeeting") and (
+            data.get("onlineMeetingProvider", "teamsForBusiness") == "teamsForBusiness"
+        )
+        if not wants_teams:
+            data.pop("onlineMeeting", None)
+            return
+        if not user.teams_licence:
+            raise GraphError(
+                400,
+                "ErrorInvalidRequest",
+                "The online meeting provider 'teamsForBusiness' is not allowed for this user's "
+                "calendar (allowedOnlineMeetingProviders does not include it).",
+            )
+        data["onlineMeetingProvider"] = "teamsForBusiness"
+        if not data.get("onlineMeeting"):
+            thread = secrets.token_hex(16)
+            data["onlineMeeting"] = {
+                "joinUrl": "https://teams.microsoft.com/l/meetup-join/19%3ameeting_"
+                f"{thread}%40thread.v2/0?context=%7b%22Tid%22%3a%22{user.tenant_id}%22%7d"
+            }
+
+    def _publish(self, user_id: str, event_id: str, change: ChangeType) -> None:
+        self._changes.publish(EventChange(user_id, event_id, change))
+
+    def _invite(
+        self, organizer: User, event: StoredEvent, kind: str, occurrence: str | None = None
+    ) -> None:
+        """Records the invitation/update/cancellation Outlook sends, and mirrors the meeting
+        into attendees' mailboxes when they exist in the emulator."""
+        if not event.is_organizer:
+            return
+        for attendee in event.data.get("attendees") or []:
+            address = str((attendee.get("emailAddress") or {}).get("address") or "")
+            if not address or address.lower() == organizer.mail.lower():
+                continue
+            self.invitations.append(
+                {
+                    "kind": kind,
+                    "from": organizer.mail,
+                    "to": address,
+                    "eventId": event.id,
+                    "iCalUId": event.ical_uid,
+                    "subject": event.data.get("subject", ""),
+                    "occurrence": occurrence,
+                    "at": self._clock.now().isoformat(),
+                }
+            )
+            invitee = self._directory.find_user(address)
+            if invitee is not None:
+                self._mirror(invitee, event, kind)
+
+    def _mirror(self, invitee: User, event: StoredEvent, kind: str) -> None:
+        box = self.mailboxes.setdefault(invitee.id, {})
+        copy_of = next(
+            (e for e in box.values() if e.organizer_event == (event.owner, event.id)), None
+        )
+        now = self._clock.now()
+        if copy_of is None:
+            if kind == "cancel":
+                return
+            copy_of = StoredEvent(
+                id=new_event_id(),
+                owner=invitee.id,
+                data={},
+                start=event.start,
+                end=event.end,
+                start_tz=event.start_tz,
+                end_tz=event.end_tz,
+                ical_uid=event.ical_uid,
+                created=now,
+                modified=now,
+                is_organizer=False,
+                organizer_event=(event.owner, event.id),
+            )
+            box[copy_of.id] = copy_of
+            change: ChangeType = "created"
+        else:
+            change = "updated"
+        copy_of.data = copy.deepcopy(event.data)
+        copy_of.data.pop("singleValueExtendedProperties", None)
+        copy_of.start, copy_of.end = event.start, event.end
+        copy_of.start_tz, copy_of.end_tz = event.start_tz, event.end_tz
+        copy_of.exceptions = copy.deepcopy(event.exceptions)
+        if kind == "cancel" and event.id not in self.mailboxes.get(event.owner, {}):
+            copy_of.data["isCancelled"] = True
+        copy_of.change_key, copy_of.modified = new_change_key(), now
+        self._publish(invitee.id, copy_of.id, change)
+
+    # ---------------------------------------------------------------- persistence
+    def reset(self) -> None:
+        self.mailboxes.clear()
+        self.invitations.clear()
+        self.delta_token_max_age = timedelta(days=7)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "events": [_event_to_dict(e) for box in self.mailboxes.values() for e in box.values()],
+            "invitations": self.invitations,
+            "delta_token_max_age_seconds": self.delta_token_max_age.total_seconds(),
+        }
+
+    def load_dict(self, data: dict[str, Any]) -> None:
+        self.reset()
+        for raw in data.get("events", []):
+            event = _event_from_dict(raw)
+            self.mailboxes.setdefault(event.owner, {})[event.id] = event
+        self.invitations = list(data.get("invitations", []))
+        seconds = data.get("delta_token_max_age_seconds")
+        if seconds:
+            self.delta_token_max_age = timedelta(seconds=float(seconds))
+
+
+_TIMES = ("start", "end", "created", "modified")
+
+
+def _event_to_dict(event: StoredEvent) -> dict[str, Any]:
+    raw = asdict(event)
+    for name in _TIMES:
+        raw[name] = getattr(event, name).isoformat()
+    raw["exceptions"] = {
+        stamp: {
+            **asdict(o),
+            "start": o.start.isoformat() if o.start else None,
+            "end": o.end.isoformat() if o.end else None,
+            "modified": o.modified.isoformat() if o.modified else None,
+        }
+        for stamp, o in event.exceptions.items()
+    }
+    return raw
+
+
+def _event_from_dict(raw: dict[str, Any]) -> StoredEvent:
+    raw = dict(raw)
+    for name in _TIMES:
+        raw[name] = datetime.fromisoformat(raw[name])
+    if raw.get("organizer_event"):
+        raw["organizer_event"] = tuple(raw["organizer_event"])
+    raw["exceptions"] = {
+        stamp: OccurrenceOverride(
+            cancelled=o["cancelled"],
+            fields=o["fields"],
+            start=datetime.fromisoformat(o["start"]) if o["start"] else None,
+            end=datetime.fromisoformat(o["end"]) if o["end"] else None,
+            change_key=o["change_key"],
+            modified=datetime.fromisoformat(o["modified"]) if o["modified"] else None,
+        )
+        for stamp, o in raw.get("exceptions", {}).items()
+    }
+    return StoredEvent(**raw)
+
+
+def _check_writable(body: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(k for k in body if k not in allowed and not k.startswith("@odata"))
+    if unknown:
+        raise GraphError(
+            400,
+            "RequestBodyRead",
+            f"The property '{unknown[0]}' does not exist on type 'microsoft.graph.event'. "
+            "Make sure to only use property names that are defined by the type.",
+        )
+
+
+def _normalise(body: dict[str, Any]) -> dict[str, Any]:
+    data = {k: copy.deepcopy(v) for k, v in body.items() if not k.startswith("@odata")}
+    if "sensitivity" in data and data["sensitivity"] not in SENSITIVITIES:
+        raise GraphError(400, "ErrorInvalidRequest", "Invalid sensitivity value.")
+    for attendee in data.get("attendees") or []:
+        if not isinstance(attendee, dict) or not (attendee.get("emailAddress") or {}).get(
+            "address"
+        ):
+            raise GraphError(400, "ErrorInvalidRecipients", "An attendee has no email address.")
+        attendee.setdefault("type", "required")
+        attendee["status"] = {"response": "none", "time": "0001-01-01T00:00:00Z"}
+    return data
+
+
+def _etag_matches(if_match: str, change_key: str) -> bool:
+    value = if_match.strip()
+    if value == "*":
+        return True
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"') == change_key
