@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     client_id: str = "00000000-0000-0000-0000-000000000000"
     client_secret: SecretStr = SecretStr("")
     ca_bundle: str | None = Field(default=None, description="Extra CA bundle (the emulator's).")
+    msal_instance_discovery: bool = Field(
+        default=True,
+        description="MSAL's authority validation; off only for an authority it doesn't know "
+        "(the emulator). The real cloud keeps it on.",
+    )
+    oauth_flow_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    oauth_scopes: list[str] = Field(
+        default_factory=lambda: ["Calendars.ReadWrite", "Calendars.Read"],
+        description="What the help page says SMVue requests (MSAL adds the OpenID scopes).",
+    )
     oauth_redirect_uri: str = "http://127.0.0.1:8080/oauth/outlook/callback"
     public_base_url: str = Field(
         default="http://127.0.0.1:8080",
@@ -66,6 +76,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     shutdown_grace_seconds: float = 15.0
+    max_body_bytes: int = Field(default=256 * 1024, description="HTTP request body limit.")
 
     def topic(self, spec: TopicSpec) -> str:
         return f"{self.topic_prefix}{spec.name}"

@@ -2,19 +2,33 @@
 from state the ingress keeps itself); no slow work inline, no Graph call on the hot path.
 
 Routers (one module each):
-- oauth / connections: connect, OAuth callback, disconnect (connect issue)
+- connect/: authorize, OAuth callback, disconnect (connect issue)
 - notifications: Graph change + lifecycle notifications (sync issue)
 - commands: schedule / reschedule / cancel / sync now, command outcomes (writer issue)
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from services.ingress.connect import flows as flow_store
+from services.ingress.connect.handlers import ConnectHandlers
+from services.ingress.connect.routes import browser_router, service_router
+from shared.audit import AuditLog
+from shared.connections import registry as connection_registry
+from shared.connections.events import ConnectionEvents
+from shared.credentials import vault as token_vault
+from shared.credentials.cipher import TokenCipher
 from shared.messaging.broker import create_broker
 from shared.messaging.publisher import KafkaPublisher
-from shared.mongo import create_mongo_client, database, ping
+from shared.mongo import create_mongo_client, database, ensure_indexes, ping
 from shared.observability.http import create_ops_app
+from shared.security.body_limit import BodyLimitMiddleware
+from shared.security.service_auth import require_service_token
 from shared.service import Service
 from shared.settings import Settings
+
+INDEXES = [*flow_store.INDEXES, *token_vault.INDEXES, *connection_registry.INDEXES]
 
 
 def build_service(settings: Settings) -> Service:
@@ -22,16 +36,33 @@ def build_service(settings: Settings) -> Service:
     publisher = KafkaPublisher(broker, settings)
     mongo = create_mongo_client(settings)
     db = database(mongo, settings)
+    cipher = TokenCipher.from_settings(settings)
+    registry = connection_registry.ConnectionRegistry(db)
 
     async def mongo_ready() -> bool:
         return await ping(mongo)
 
-    app = create_ops_app("ingress", {"mongodb": mongo_ready})
+    app = create_ops_app("ingress", {"mongodb": mongo_ready}, title="SMVue calendar ingress")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.state.settings = settings
-    app.state.publisher = publisher
-    app.state.db = db
+    app.state.connect = ConnectHandlers(
+        settings=settings,
+        flows=flow_store.OAuthFlowStore(
+            db, cipher, timedelta(seconds=settings.oauth_flow_ttl_seconds)
+        ),
+        vault=token_vault.TokenVault(db, cipher),
+        registry=registry,
+        events=ConnectionEvents(publisher, AuditLog(publisher, "ingress")),
+        publisher=publisher,
+    )
+    app.include_router(service_router(require_service_token(settings.service_tokens)))
+    app.include_router(browser_router)
 
-    async def close_mongo() -> None:
+    async def create_indexes() -> None:
+        await ensure_indexes(db, INDEXES)
+
+    async def close_clients() -> None:
+        app.state.connect.close()
         await mongo.close()
 
     return Service(
@@ -40,5 +71,6 @@ def build_service(settings: Settings) -> Service:
         host=settings.http_host,
         port=settings.ingress_port,
         broker=broker,
-        on_stop=[close_mongo],
+        on_start=[create_indexes],
+        on_stop=[close_clients],
     )

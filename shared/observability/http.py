@@ -21,7 +21,8 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 def create_ops_app(
     service: str, checks: Mapping[str, ReadinessCheck] | None = None, **fastapi_kwargs: object
 ) -> FastAPI:
-    app = FastAPI(title=f"smvue-{service}", **fastapi_kwargs)  # type: ignore[arg-type]
+    options: dict[str, object] = {"title": f"smvue-{service}", **fastapi_kwargs}
+    app = FastAPI(**options)  # type: ignore[arg-type]
     readiness = dict(checks or {})
 
     @app.get("/healthz", include_in_schema=False)

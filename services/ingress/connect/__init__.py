@@ -1,0 +1,1 @@
+"""Connecting and disconnecting Outlook Calendar (OAuth 2.0 authorization code + PKCE)."""

@@ -1,0 +1,139 @@
+"""The connect seam: authorize → Microsoft → callback → stored, published; and disconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msal
+
+from services.ingress.connect.domain import (
+    account_from_claims,
+    error_from_authorize_redirect,
+    error_from_token_result,
+    evaluate_grant,
+    return_redirect,
+)
+from services.ingress.connect.flows import OAuthFlowStore, PendingFlow
+from shared.connections.events import ConnectionEvents
+from shared.connections.registry import ConnectionRegistry
+from shared.contracts.commands import ConnectionCommandRequest, DisconnectCalendar
+from shared.contracts.connections import connection_id_for
+from shared.contracts.user_errors import UserErrorCode
+from shared.credentials.vault import TokenVault
+from shared.identity.msal_app import confidential_client, http_session
+from shared.messaging.publisher import Publisher
+from shared.observability.logging import get_logger
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+
+class UnknownFlow(Exception):
+    """The callback's state matches no pending flow: forged, replayed or expired."""
+
+
+class NotConnected(Exception):
+    pass
+
+
+@dataclass
+class ConnectHandlers:
+    settings: Settings
+    flows: OAuthFlowStore
+    vault: TokenVault
+    registry: ConnectionRegistry
+    events: ConnectionEvents
+    publisher: Publisher
+
+    def __post_init__(self) -> None:
+        self._session = http_session(self.settings)
+
+    def close(self) -> None:
+        self._session.close()
+
+    async def authorize(self, user_id: str, return_url: str) -> str:
+        """Starts MSAL's auth code flow with PKCE; returns Microsoft's authorization URL."""
+        flow = await asyncio.to_thread(self._initiate)
+        await self.flows.put(PendingFlow(user_id, return_url, flow))
+        return str(flow["auth_uri"])
+
+    async def callback(self, params: dict[str, str]) -> str:
+        """Completes the flow; returns where to send the browser (the return URL + status)."""
+        pending = await self.flows.take(params.get("state", ""))
+        if pending is None:
+            raise UnknownFlow
+        if "error" in params:
+            code = error_from_authorize_redirect(
+                params["error"], params.get("error_description", "")
+            )
+            return await self._failed(pending, code, f"authorize: {params['error']}")
+        cache = msal.SerializableTokenCache()
+        result = await asyncio.to_thread(self._redeem, cache, pending.flow, params)
+        if "error" in result:
+            return await self._failed(
+                pending, error_from_token_result(result), f"token: {result.get('error')}"
+            )
+        decision = evaluate_grant(result.get("scope"))
+        if decision.error is not None:
+            return await self._failed(pending, decision.error, "calendar scope not granted")
+        try:
+            account = account_from_claims(result.get("id_token_claims") or {})
+        except ValueError:
+            return await self._failed(pending, UserErrorCode.AUTHORIZATION_FAILED, "id token")
+        connection_id = connection_id_for(pending.user_id)
+        await self.vault.save(connection_id, cache.serialize())
+        snapshot = await self.registry.connected(
+            pending.user_id, account, decision.granted, decision.can_write
+        )
+        await self.events.publish("connected", snapshot)
+        log.info(
+            "calendar connected",
+            connection_id=connection_id,
+            account_kind=account.kind.value,
+            can_write=decision.can_write,
+        )
+        return return_redirect(pending.return_url)
+
+    # MSAL is synchronous and does HTTP (even its constructor discovers the authority):
+    # these run in worker threads, never on the event loop.
+    def _initiate(self) -> dict[str, Any]:
+        app = confidential_client(self.settings, session=self._session)
+        flow: dict[str, Any] = app.initiate_auth_code_flow(
+            self.settings.oauth_scopes,
+            redirect_uri=self.settings.oauth_redirect_uri,
+            response_mode="query",
+        )
+        return flow
+
+    def _redeem(
+        self, cache: msal.SerializableTokenCache, flow: dict[str, Any], params: dict[str, str]
+    ) -> dict[str, Any]:
+        app = confidential_client(self.settings, cache, self._session)
+        result: dict[str, Any] = app.acquire_token_by_auth_code_flow(flow, params)
+        return result
+
+    async def _failed(self, pending: PendingFlow, code: UserErrorCode, detail: str) -> str:
+        snapshot = await self.registry.attempt_failed(pending.user_id, code)
+        await self.events.publish("attempt_failed", snapshot, detail=detail)
+        log.info("calendar connect failed", user_id=pending.user_id, code=code.value)
+        return return_redirect(pending.return_url, error=code)
+
+    async def disconnect(self, user_id: str, command_id: str | None) -> str:
+        """Queues the disconnect for the syncer (which owns sync state and subscriptions)."""
+        snapshot = await self.registry.for_user(user_id)
+        if snapshot is None:
+            raise NotConnected(user_id)
+        command = DisconnectCalendar.build(
+            key=snapshot.connection_id,
+            payload=ConnectionCommandRequest(
+                command_id=command_id or f"disconnect-{uuid.uuid4()}",
+                user_id=user_id,
+                requested_at=datetime.now(UTC),
+            ),
+        )
+        await self.publisher.publish(command)
+        return command.payload.command_id

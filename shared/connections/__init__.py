@@ -1,0 +1,1 @@
+"""Connections: who connected which Microsoft account, and its state (a shared record)."""

@@ -1,0 +1,148 @@
+"""The connection registry: one record per SMVue user's Outlook connection.
+
+Written by the ingress (connect), the syncer (sync status, reauthorization required,
+disconnect) and read by the writer (can it write?). Every change is one atomic
+`find_one_and_update` that bumps the version and returns the new snapshot, which the caller
+publishes — so snapshots on the connections topic are totally ordered by version.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.contracts.connections import (
+    ConnectedAccount,
+    ConnectionError_,
+    ConnectionSnapshot,
+    ConnectionState,
+    connection_id_for,
+)
+from shared.contracts.user_errors import UserErrorCode, user_message
+from shared.mongo import Document, IndexSpec
+
+COLLECTION = "connection_registry"
+INDEXES = [IndexSpec(COLLECTION, [("user_id", 1)], unique=True)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _error(code: UserErrorCode) -> dict[str, Any]:
+    return {"code": code.value, "message": user_message(code), "at": _now()}
+
+
+class ConnectionRegistry:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._collection = db[COLLECTION]
+
+    async def get(self, connection_id: str) -> ConnectionSnapshot | None:
+        doc = await self._collection.find_one({"_id": connection_id})
+        return None if doc is None else _snapshot(doc)
+
+    async def for_user(self, user_id: str) -> ConnectionSnapshot | None:
+        return await self.get(connection_id_for(user_id))
+
+    async def connected(
+        self, user_id: str, account: ConnectedAccount, granted_scopes: list[str], can_write: bool
+    ) -> ConnectionSnapshot:
+        now = _now()
+        return await self._change(
+            user_id,
+            {
+                "state": ConnectionState.CONNECTED.value,
+                "account": account.model_dump(mode="json"),
+                "granted_scopes": granted_scopes,
+                "can_write": can_write,
+                "connected_at": now,
+                "last_error": None,
+            },
+        )
+
+    async def attempt_failed(self, user_id: str, code: UserErrorCode) -> ConnectionSnapshot:
+        """Records the error on the card; an existing connection stays as it was."""
+        return await self._change(
+            user_id,
+            {"last_error": _error(code)},
+            on_insert={"state": ConnectionState.FAILED.value, "can_write": False},
+        )
+
+    async def synced(self, connection_id: str, at: datetime) -> ConnectionSnapshot | None:
+        return await self._change_existing(
+            connection_id,
+            {"last_sync_at": at, "last_error": None},
+            only_if_state=ConnectionState.CONNECTED,
+        )
+
+    async def reauthorization_required(self, connection_id: str) -> ConnectionSnapshot | None:
+        return await self._change_existing(
+            connection_id,
+            {
+                "state": ConnectionState.REAUTHORIZATION_REQUIRED.value,
+                "last_error": _error(UserErrorCode.REAUTHORIZATION_REQUIRED),
+            },
+            only_if_state=ConnectionState.CONNECTED,
+        )
+
+    async def failed(self, connection_id: str, code: UserErrorCode) -> ConnectionSnapshot | None:
+        return await self._change_existing(connection_id, {"last_error": _error(code)})
+
+    async def disconnected(self, connection_id: str) -> ConnectionSnapshot | None:
+        return await self._change_existing(
+            connection_id,
+            {"state": ConnectionState.DISCONNECTED.value, "can_write": False, "last_error": None},
+        )
+
+    async def _change(
+        self, user_id: str, fields: dict[str, Any], on_insert: dict[str, Any] | None = None
+    ) -> ConnectionSnapshot:
+        update: dict[str, Any] = {"$set": fields, "$inc": {"version": 1}}
+        insert = {"user_id": user_id, **(on_insert or {})}
+        insert = {k: v for k, v in insert.items() if k not in fields}
+        if insert:
+            update["$setOnInsert"] = insert
+        doc = await self._collection.find_one_and_update(
+            {"_id": connection_id_for(user_id)},
+            update,
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert doc is not None  # an upsert always returns the document
+        return _snapshot(doc)
+
+    async def _change_existing(
+        self,
+        connection_id: str,
+        fields: dict[str, Any],
+        only_if_state: ConnectionState | None = None,
+    ) -> ConnectionSnapshot | None:
+        query: dict[str, Any] = {"_id": connection_id}
+        if only_if_state is not None:
+            query["state"] = only_if_state.value
+        doc = await self._collection.find_one_and_update(
+            query,
+            {"$set": fields, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _snapshot(doc)
+
+
+def _snapshot(doc: Document) -> ConnectionSnapshot:
+    error = doc.get("last_error")
+    account = doc.get("account")
+    return ConnectionSnapshot(
+        connection_id=str(doc["_id"]),
+        user_id=str(doc["user_id"]),
+        state=ConnectionState(doc.get("state", ConnectionState.FAILED.value)),
+        account=ConnectedAccount.model_validate(account) if account else None,
+        granted_scopes=list(doc.get("granted_scopes") or []),
+        can_write=bool(doc.get("can_write", False)),
+        connected_at=doc.get("connected_at"),
+        last_sync_at=doc.get("last_sync_at"),
+        last_error=ConnectionError_.model_validate(error) if error else None,
+        version=int(doc.get("version", 0)),
+    )

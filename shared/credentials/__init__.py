@@ -1,0 +1,1 @@
+"""Tokens at rest: authenticated encryption under rotating keys, in a shared vault."""

@@ -1,0 +1,1 @@
+"""The Microsoft identity platform through MSAL: the confidential client and its tokens."""
