@@ -17,10 +17,12 @@ app = typer.Typer(
     help="SMVue Outlook Calendar Sync: run the services, the local infrastructure and tools.",
     no_args_is_help=True,
 )
+keys_app = typer.Typer(help="Token-encryption keys (AES-256-GCM).", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics from the topic registry.", no_args_is_help=True)
 schemas_app = typer.Typer(help="Published contracts in schemas/.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
+app.add_typer(keys_app, name="keys")
 app.add_typer(schemas_app, name="schemas")
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
@@ -56,6 +58,39 @@ def dev(
     from shared.dev.runner import run_dev
 
     raise typer.Exit(asyncio.run(run_dev(keep_infra=keep_infra)))
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a fresh random key (base64, 32 bytes) for SMVUE_TOKEN_KEYS."""
+    from shared.credentials.cipher import generate_key
+
+    typer.echo(generate_key())
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-seal every stored token under SMVUE_TOKEN_ACTIVE_KEY_ID, with no downtime.
+
+    Add the new key to SMVUE_TOKEN_KEYS and make it active everywhere first (services then
+    write with it and still read the old one), run this, and only then drop the old key.
+    """
+    from shared.credentials.cipher import TokenCipher
+    from shared.credentials.vault import TokenVault
+    from shared.mongo import create_mongo_client, database
+    from shared.settings import get_settings
+
+    async def rotate() -> int:
+        settings = get_settings()
+        client = create_mongo_client(settings)
+        try:
+            vault = TokenVault(database(client, settings), TokenCipher.from_settings(settings))
+            return await vault.rotate()
+        finally:
+            await client.close()
+
+    count = asyncio.run(rotate())
+    typer.echo(f"re-sealed {count} connection(s) under the active key")
 
 
 @topics_app.command("create")

@@ -14,6 +14,8 @@ from datetime import timedelta
 from services.ingress.connect import flows as flow_store
 from services.ingress.connect.handlers import ConnectHandlers
 from services.ingress.connect.routes import browser_router, service_router
+from services.ingress.notifications.directory import SubscriptionDirectory
+from services.ingress.notifications.routes import router as notifications_router
 from shared.audit import AuditLog
 from shared.connections import registry as connection_registry
 from shared.connections.events import ConnectionEvents
@@ -45,6 +47,10 @@ def build_service(settings: Settings) -> Service:
     app = create_ops_app("ingress", {"mongodb": mongo_ready}, title="SMVue calendar ingress")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.state.settings = settings
+    app.state.publisher = publisher
+    app.state.audit = AuditLog(publisher, "ingress")
+    app.state.subscription_directory = SubscriptionDirectory()
+    app.state.subscription_directory.follow(broker, settings)
     app.state.connect = ConnectHandlers(
         settings=settings,
         flows=flow_store.OAuthFlowStore(
@@ -52,11 +58,12 @@ def build_service(settings: Settings) -> Service:
         ),
         vault=token_vault.TokenVault(db, cipher),
         registry=registry,
-        events=ConnectionEvents(publisher, AuditLog(publisher, "ingress")),
+        events=ConnectionEvents(publisher, app.state.audit),
         publisher=publisher,
     )
     app.include_router(service_router(require_service_token(settings.service_tokens)))
     app.include_router(browser_router)
+    app.include_router(notifications_router)
 
     async def create_indexes() -> None:
         await ensure_indexes(db, INDEXES)

@@ -11,9 +11,9 @@ from enum import StrEnum
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, AwareDatetime, EmailStr, Field, field_validator
+from pydantic import AnyHttpUrl, AwareDatetime, Field, field_validator
 
-from shared.contracts.envelope import Contract, Envelope
+from shared.contracts.envelope import Contract, EmailAddress, Envelope
 
 
 class MeetingType(StrEnum):
@@ -42,7 +42,7 @@ class ScheduleMeetingRequest(Contract):
     command_id: str = _COMMAND_ID
     manager_id: str = Field(min_length=1, max_length=128)
     member_name: str = Field(min_length=1, max_length=256)
-    member_email: EmailStr
+    member_email: EmailAddress
     start: datetime = Field(description="Wall-clock start in `time_zone` (an offset is honoured).")
     time_zone: str = Field(max_length=100, description="IANA name, e.g. Europe/Paris.")
     meeting_type: MeetingType

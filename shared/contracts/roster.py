@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, EmailStr, Field
+from pydantic import AwareDatetime, Field
 
-from shared.contracts.envelope import Contract, Envelope
+from shared.contracts.envelope import Contract, EmailAddress, Envelope
 
 
 class TeamMember(Contract):
     member_id: str = Field(min_length=1, max_length=128)
-    email: EmailStr
+    email: EmailAddress
     display_name: str = Field(min_length=1, max_length=256)
 
 

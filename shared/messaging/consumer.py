@@ -69,7 +69,9 @@ def subscribe(
     adapter = spec.adapter()
     topic = settings.topic(spec)
     dead_letter_topic = settings.dead_letter_topic(spec)
-    group = settings.group_id(service)
+    # One consumer group per (service, topic): subscribers of one service don't rebalance
+    # each other, and each topic's offsets are its own.
+    group = f"{settings.group_id(service)}.{spec.name}"
     attempts = _Attempts()
 
     async def dead_letter(source: SourceRecord, reason: DeadLetterReason, error: str) -> None:

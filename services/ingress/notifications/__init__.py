@@ -1,0 +1,1 @@
+"""Graph change and lifecycle notifications: validated, checked, queued on Kafka, 202."""

@@ -1,0 +1,1 @@
+"""What the syncer talks to: its own Mongo collections and Graph."""

@@ -1,0 +1,1 @@
+"""Pure rules of syncing: no I/O."""

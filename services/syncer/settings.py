@@ -1,0 +1,20 @@
+"""The syncer's own knobs (env prefix SMVUE_SYNCER_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SyncerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMVUE_SYNCER_", env_file=".env", extra="ignore")
+
+    past_days: int = Field(default=90, ge=0, le=365, description="Cadence look-back.")
+    future_days: int = Field(default=30, ge=1, le=365, description="Upcoming 1:1s horizon.")
+    page_size: int = Field(default=50, ge=1, le=1000)
+    subscription_minutes: int = Field(
+        default=10_000, ge=45, le=10_080, description="Outlook events allow up to 10080."
+    )
+    renew_before_minutes: int = Field(default=24 * 60, ge=5)
+    reconcile_seconds: float = Field(default=3600.0, ge=1.0, description="Safety delta round.")
+    tick_seconds: float = Field(default=15.0, ge=0.05, description="Timer resolution.")

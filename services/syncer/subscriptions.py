@@ -1,0 +1,232 @@
+"""Graph subscriptions per connection: create (fresh random clientState), renew before
+expiry, recreate when removed, delete on disconnect (best-effort, retried for a while).
+
+The clientState is a secret: it is sent to Graph once and never stored or published; only
+its SHA-256 is kept and published, which is all the ingress needs to check notifications.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from services.syncer.adapters.graph_calendar import GraphCalendar
+from services.syncer.adapters.store import SyncerStore
+from services.syncer.settings import SyncerSettings
+from shared.audit import AuditLog
+from shared.contracts.audit import AuditOperation, AuditOutcome
+from shared.contracts.envelope import Envelope
+from shared.contracts.subscriptions import (
+    SubscriptionActivated,
+    SubscriptionEnded,
+    SubscriptionInfo,
+)
+from shared.graph.errors import GraphError, GraphNotFound, NotConnected, ReauthorizationRequired
+from shared.messaging.publisher import Publisher
+from shared.observability.logging import get_logger
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+
+class SubscriptionKeeper:
+    def __init__(
+        self,
+        store: SyncerStore,
+        graph: GraphCalendar,
+        publisher: Publisher,
+        audit: AuditLog,
+        settings: Settings,
+        syncer_settings: SyncerSettings,
+    ) -> None:
+        self._store = store
+        self._graph = graph
+        self._publisher = publisher
+        self._audit = audit
+        self._settings = settings
+        self._syncer = syncer_settings
+
+    def _expiry(self) -> datetime:
+        return datetime.now(UTC) + timedelta(minutes=self._syncer.subscription_minutes)
+
+    async def ensure(self, connection_id: str, user_id: str, cause: Envelope | None = None) -> None:
+        if await self._store.subscription(connection_id) is None:
+            await self.create(connection_id, user_id, cause)
+
+    async def create(self, connection_id: str, user_id: str, cause: Envelope | None = None) -> None:
+        client_state = secrets.token_urlsafe(48)  # ≤ 128 characters, as Graph requires
+        base = self._settings.public_base_url.rstrip("/")
+        try:
+            subscription_id, expires, request_id = await self._graph.create_subscription(
+                connection_id,
+                notification_url=f"{base}/graph/notifications",
+                lifecycle_url=f"{base}/graph/lifecycle",
+                client_state=client_state,
+                expires=self._expiry(),
+            )
+        except GraphError as exc:
+            await self._audit.record(
+                AuditOperation.SUBSCRIPTION_CREATE,
+                AuditOutcome.FAILED,
+                connection_id=connection_id,
+                user_id=user_id,
+                http_status=exc.status,
+                graph_request_id=exc.request_id,
+                detail=exc.code,
+                cause=cause,
+            )
+            raise
+        digest = hashlib.sha256(client_state.encode()).hexdigest()
+        await self._store.put_subscription(connection_id, subscription_id, expires, digest)
+        info = SubscriptionInfo(
+            subscription_id=subscription_id,
+            connection_id=connection_id,
+            resource="me/events",
+            expires_at=expires,
+            client_state_sha256=digest,
+        )
+        await self._publisher.publish(
+            SubscriptionActivated.build(key=connection_id, payload=info, cause=cause)
+        )
+        await self._audit.record(
+            AuditOperation.SUBSCRIPTION_CREATE,
+            AuditOutcome.SUCCEEDED,
+            connection_id=connection_id,
+            user_id=user_id,
+            target_ids=[subscription_id],
+            graph_request_id=request_id,
+            cause=cause,
+        )
+
+    async def renew(self, connection_id: str, user_id: str, cause: Envelope | None = None) -> None:
+        current = await self._store.subscription(connection_id)
+        if current is None:
+            await self.create(connection_id, user_id, cause)
+            return
+        try:
+            expires, request_id = await self._graph.renew_subscription(
+                connection_id, current["subscription_id"], self._expiry()
+            )
+        except GraphNotFound:
+            await self.recreate(connection_id, user_id, cause)
+            return
+        await self._store.put_subscription(
+            connection_id, current["subscription_id"], expires, current["client_state_sha256"]
+        )
+        await self._publisher.publish(
+            SubscriptionActivated.build(
+                key=connection_id,
+                cause=cause,
+                payload=SubscriptionInfo(
+                    subscription_id=current["subscription_id"],
+                    connection_id=connection_id,
+                    resource="me/events",
+                    expires_at=expires,
+                    client_state_sha256=current["client_state_sha256"],
+                ),
+            )
+        )
+        await self._audit.record(
+            AuditOperation.SUBSCRIPTION_RENEW,
+            AuditOutcome.SUCCEEDED,
+            connection_id=connection_id,
+            user_id=user_id,
+            target_ids=[current["subscription_id"]],
+            graph_request_id=request_id,
+            cause=cause,
+        )
+
+    async def recreate(
+        self, connection_id: str, user_id: str, cause: Envelope | None = None
+    ) -> None:
+        await self._store.drop_subscription(connection_id)
+        await self.create(connection_id, user_id, cause)
+
+    async def remove(
+        self, connection_id: str, user_id: str, access_token: str | None, cause: Envelope | None
+    ) -> None:
+        """Disconnect: delete it now if possible; otherwise record it for later retries."""
+        current = await self._store.subscription(connection_id)
+        if current is None:
+            return
+        subscription_id = str(current["subscription_id"])
+        await self._store.drop_subscription(connection_id)
+        await self._publisher.publish(
+            SubscriptionEnded.build(
+                key=connection_id,
+                cause=cause,
+                payload=SubscriptionInfo(
+                    subscription_id=subscription_id,
+                    connection_id=connection_id,
+                    resource="me/events",
+                    expires_at=current["expires_at"],
+                    client_state_sha256=current["client_state_sha256"],
+                ),
+            )
+        )
+        try:
+            request_id = await self._graph.delete_subscription(connection_id, subscription_id)
+        except GraphNotFound:
+            request_id = None  # already gone: that's what we wanted
+        except Exception as exc:  # best-effort: never blocks the disconnect
+            log.warning("subscription delete failed; will retry", error=type(exc).__name__)
+            await self._store.put_cleanup(
+                subscription_id,
+                {
+                    "connection_id": connection_id,
+                    "user_id": user_id,
+                    "attempts": 1,
+                    "last_error": type(exc).__name__,
+                    "give_up_at": current["expires_at"],
+                },
+            )
+            await self._audit.record(
+                AuditOperation.SUBSCRIPTION_DELETE,
+                AuditOutcome.FAILED,
+                connection_id=connection_id,
+                user_id=user_id,
+                target_ids=[subscription_id],
+                detail=f"will retry: {type(exc).__name__}",
+                cause=cause,
+            )
+            return
+        await self._audit.record(
+            AuditOperation.SUBSCRIPTION_DELETE,
+            AuditOutcome.SUCCEEDED,
+            connection_id=connection_id,
+            user_id=user_id,
+            target_ids=[subscription_id],
+            graph_request_id=request_id,
+            cause=cause,
+        )
+
+    async def retry_cleanups(self) -> None:
+        """Retries failed deletions while the parting token lives; then gives up honestly
+        (the subscription expires by itself at its expiry)."""
+        for doc in await self._store.cleanups():
+            subscription_id = str(doc["_id"])
+            connection_id = str(doc["connection_id"])
+            outcome, detail, request_id = AuditOutcome.SUCCEEDED, "retried", None
+            try:
+                request_id = await self._graph.delete_subscription(connection_id, subscription_id)
+            except GraphNotFound:
+                pass
+            except (NotConnected, ReauthorizationRequired):
+                outcome, detail = AuditOutcome.FAILED, f"abandoned: expires {doc['give_up_at']}"
+            except GraphError as exc:
+                await self._store.put_cleanup(
+                    subscription_id,
+                    {**doc, "attempts": int(doc.get("attempts", 1)) + 1, "last_error": exc.code},
+                )
+                continue
+            await self._store.drop_cleanup(subscription_id)
+            await self._audit.record(
+                AuditOperation.SUBSCRIPTION_DELETE,
+                outcome,
+                connection_id=connection_id,
+                user_id=doc.get("user_id"),
+                target_ids=[subscription_id],
+                graph_request_id=request_id,
+                detail=detail,
+            )
