@@ -3,31 +3,32 @@ delete, cancel, transactionId, If-Match, Teams, scopes)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from emulators.msgraph.state import EmulatorState
+from tests.emulator.calendar_fixtures import (
+    BODY_MARKER,
+    SMVUE_TAG,
+    at,
+    auth,
+    create,
+    meeting,
+    weekly,
+)
 from tests.emulator.conftest import Seed
 
-SMVUE_TAG = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name SMVueManaged"
-
-
-def auth(state: EmulatorState, user_id: str, scopes: str = "Calendars.ReadWrite") -> dict[str, str]:
-    return {"Authorization": f"Bearer {state.identity.mint_access_token(user_id, scopes)}"}
-
-
-def meeting(**extra: Any) -> dict[str, Any]:
-    return {
-        "subject": "1:1 with Bob",
-        "body": {"contentType": "HTML", "content": "<a href='https://smvue/prep/1'>prep</a>"},
-        "start": {"dateTime": "2030-03-04T09:00:00", "timeZone": "Europe/Paris"},
-        "end": {"dateTime": "2030-03-04T09:30:00", "timeZone": "Europe/Paris"},
-        "attendees": [
-            {"emailAddress": {"address": "bob@contoso.com", "name": "Bob"}, "type": "required"}
-        ],
-        **extra,
-    }
+# Every property of the v1.0 `event` entity (graph-v1.0-calendar-types.csdl.xml) that Graph
+# returns by default, plus the annotations.
+EVENT_PROPERTIES = {
+    "@odata.etag", "@odata.context", "id", "createdDateTime", "lastModifiedDateTime",
+    "changeKey", "categories", "transactionId", "originalStartTimeZone", "originalEndTimeZone",
+    "iCalUId", "reminderMinutesBeforeStart", "isReminderOn", "hasAttachments", "subject",
+    "bodyPreview", "importance", "sensitivity", "isAllDay", "isCancelled", "isOrganizer",
+    "responseRequested", "seriesMasterId", "showAs", "type", "webLink", "onlineMeetingUrl",
+    "isOnlineMeeting", "onlineMeetingProvider", "allowNewTimeProposals", "isDraft",
+    "hideAttendees", "responseStatus", "body", "start", "end", "location", "locations",
+    "recurrence", "attendees", "organizer", "onlineMeeting",
+}  # fmt: skip
 
 
 async def test_create_returns_the_documented_shape_and_invites(
@@ -45,8 +46,12 @@ async def test_create_returns_the_documented_shape_and_invites(
     assert event["isOrganizer"] is True
     assert event["attendees"][0]["status"]["response"] == "none"
     assert event["originalStartTimeZone"] == "Europe/Paris"
-    for name in ("iCalUId", "createdDateTime", "lastModifiedDateTime", "webLink", "bodyPreview"):
-        assert name in event
+    assert set(event) == EVENT_PROPERTIES  # exactly the CSDL names, nothing invented
+    assert event["body"]["contentType"] == "html"  # bodyType members are lowercase
+    assert BODY_MARKER in event["body"]["content"]
+    assert event["bodyPreview"] == f"Prep notes {BODY_MARKER}"  # plain text, no markup
+    assert event["transactionId"] is None
+    assert event["location"]["locationType"] == "default"
     invitations = state.calendars.invitations
     assert [(i["kind"], i["to"]) for i in invitations] == [("request", "bob@contoso.com")]
     # The attendee exists in this cloud: the meeting lands in Bob's calendar too.
@@ -65,7 +70,14 @@ async def test_transaction_id_makes_a_retried_create_idempotent(
         "/v1.0/me/events", json=meeting(transactionId="tx-1"), headers=headers
     )
     assert first.json()["id"] == again.json()["id"]
+    assert again.json()["transactionId"] == "tx-1"
     assert len(state.calendars.events_of(seed.ann.id)) == 1
+    assert len(state.calendars.events_of(seed.bob.id)) == 1  # one invitation, not two
+    # "After you set transactionId when creating an event, you can't change it."
+    changed = await client.patch(
+        f"/v1.0/me/events/{first.json()['id']}", json={"transactionId": "tx-2"}, headers=headers
+    )
+    assert changed.status_code == 400
 
 
 async def test_teams_join_url_needs_a_licence(
@@ -85,6 +97,15 @@ async def test_teams_join_url_needs_a_licence(
     assert "teamsForBusiness" in refused.json()["error"]["message"]
     calendar = await client.get("/v1.0/me/calendar", headers=auth(state, seed.bob.id))
     assert calendar.json()["allowedOnlineMeetingProviders"] == []
+    # The quiet downgrade some tenants show (201, no meeting) is available as a knob.
+    state.calendars.unlicensed_teams = "silent"
+    quiet = await client.post(
+        "/v1.0/me/events", json=meeting(**teams), headers=auth(state, seed.bob.id)
+    )
+    assert quiet.status_code == 201
+    assert quiet.json()["isOnlineMeeting"] is False
+    assert quiet.json()["onlineMeetingProvider"] == "unknown"
+    assert quiet.json()["onlineMeeting"] is None
 
 
 async def test_if_match_protects_against_concurrent_changes(
@@ -110,6 +131,15 @@ async def test_if_match_protects_against_concurrent_changes(
     )
     assert stale.status_code == 412
     assert stale.json()["error"]["code"] == "ErrorIrresolvableConflict"
+    stale_delete = await client.delete(
+        f"/v1.0/me/events/{event['id']}", headers={**headers, "If-Match": event["@odata.etag"]}
+    )
+    assert stale_delete.status_code == 412
+    current = ok.json()["@odata.etag"]
+    deleted = await client.delete(
+        f"/v1.0/me/events/{event['id']}", headers={**headers, "If-Match": current}
+    )
+    assert deleted.status_code == 204
 
 
 async def test_cancel_is_for_organizers_and_tells_attendees(
@@ -197,3 +227,95 @@ async def test_changes_fire_notifications_through_the_change_feed(
     assert (seed.ann.id, "created") in seen
     assert (seed.ann.id, "updated") in seen
     assert (seed.ann.id, "deleted") in seen
+
+
+async def test_unknown_ids_are_item_not_found(
+    client: httpx.AsyncClient, state: EmulatorState, seed: Seed
+) -> None:
+    headers = auth(state, seed.ann.id)
+    event = await create(client, headers, meeting())
+    for method, url in [
+        ("GET", "/v1.0/me/events/AAMkAGnope"),
+        ("PATCH", "/v1.0/me/events/AAMkAGnope"),
+        ("DELETE", "/v1.0/me/events/AAMkAGnope"),
+        ("POST", "/v1.0/me/events/AAMkAGnope/cancel"),
+        ("GET", f"/v1.0/me/events/{event['id']}.OCCbm9wZQ"),  # not an occurrence id
+    ]:
+        response = await client.request(method, url, json={}, headers=headers)
+        assert response.status_code == 404, (method, url)
+        assert response.json()["error"] == {
+            **response.json()["error"],
+            "code": "ErrorItemNotFound",
+            "message": "The specified object was not found in the store.",
+        }
+
+
+async def test_invalid_enum_members_are_rejected(
+    client: httpx.AsyncClient, state: EmulatorState, seed: Seed
+) -> None:
+    headers = auth(state, seed.ann.id)
+    for bad in ({"sensitivity": "secret"}, {"showAs": "away"}, {"importance": "urgent"}):
+        response = await client.post("/v1.0/me/events", json=meeting(**bad), headers=headers)
+        assert response.status_code == 400, bad
+
+
+async def test_user_and_calendar_resources(
+    client: httpx.AsyncClient, state: EmulatorState, seed: Seed
+) -> None:
+    headers = auth(state, seed.ann.id)
+    me = (await client.get("/v1.0/me", headers=headers)).json()
+    assert me["id"] == seed.ann.id
+    assert me["userPrincipalName"] == "ann@contoso.com"
+    assert me["displayName"] == "Ann Archer"
+    by_upn = await client.get(
+        "/v1.0/users/ANN@contoso.com", params={"$select": "id,mail"}, headers=headers
+    )
+    assert {k for k in by_upn.json() if not k.startswith("@")} == {"id", "mail"}
+    calendar = (await client.get("/v1.0/me/calendar", headers=headers)).json()
+    assert calendar["isDefaultCalendar"] is True and calendar["canEdit"] is True
+    assert calendar["owner"] == {"name": "Ann Archer", "address": "ann@contoso.com"}
+    calendars = (await client.get(f"/v1.0/users/{seed.ann.id}/calendars", headers=headers)).json()
+    assert [c["id"] for c in calendars["value"]] == [calendar["id"]]
+
+
+async def test_users_path_reaches_the_same_mailbox(
+    client: httpx.AsyncClient, state: EmulatorState, seed: Seed
+) -> None:
+    headers = auth(state, seed.ann.id)
+    event = await create(client, headers, meeting())
+    via_upn = await client.get(
+        f"/v1.0/users/ann@contoso.com/events/{event['id']}",
+        params={"$select": "subject,start"},
+        headers=headers,
+    )
+    assert via_upn.status_code == 200
+    assert set(via_upn.json()) == {"@odata.etag", "@odata.context", "id", "subject", "start"}
+    listed = await client.get("/v1.0/me/events", params={"$top": "1"}, headers=headers)
+    assert [e["id"] for e in listed.json()["value"]] == [event["id"]]
+
+
+async def test_cancelling_one_occurrence_tells_the_attendee(
+    client: httpx.AsyncClient, state: EmulatorState, seed: Seed
+) -> None:
+    ann = auth(state, seed.ann.id)
+    bob = auth(state, seed.bob.id)
+    body = meeting(recurrence=weekly("2030-03-04", count=3))
+    body |= at("2030-03-04", "10:00", "10:30")
+    master = await create(client, ann, body)
+    window = {"startDateTime": "2030-03-01T00:00:00Z", "endDateTime": "2030-04-01T00:00:00Z"}
+    occurrences = (
+        await client.get(f"/v1.0/me/events/{master['id']}/instances", params=window, headers=ann)
+    ).json()["value"]
+    assert [o["type"] for o in occurrences] == ["occurrence"] * 3
+    cancelled = await client.post(
+        f"/v1.0/me/events/{occurrences[1]['id']}/cancel", json={"Comment": "Off"}, headers=ann
+    )
+    assert cancelled.status_code == 202
+    assert state.calendars.invitations[-1]["occurrence"] is not None
+    assert state.calendars.invitations[-1]["comment"] == "Off"
+    mine = (await client.get("/v1.0/me/calendarView", params=window, headers=ann)).json()
+    assert len(mine["value"]) == 2  # gone from the organizer's calendar
+    theirs = (await client.get("/v1.0/me/calendarView", params=window, headers=bob)).json()
+    assert [o["isCancelled"] for o in theirs["value"]] == [False, True, False]
+    assert {o["isOrganizer"] for o in theirs["value"]} == {False}
+    assert theirs["value"][0]["organizer"]["emailAddress"]["address"] == "ann@contoso.com"

@@ -4,43 +4,23 @@ a deltaLink, incremental rounds, @removed, expiry, series expansion with excepti
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from emulators.msgraph import persistence
 from emulators.msgraph.state import EmulatorState
+from tests.emulator.calendar_fixtures import (
+    BODY_MARKER,
+    WINDOW,
+    at,
+    auth,
+    create,
+    full_round,
+    meeting,
+    path,
+)
 from tests.emulator.conftest import Seed
-from tests.emulator.test_calendar_events import auth, meeting
-
-WINDOW = {"startDateTime": "2030-03-01T00:00:00Z", "endDateTime": "2030-04-01T00:00:00Z"}
-
-
-async def full_round(
-    client: httpx.AsyncClient, headers: dict[str, str], first: str, params: dict[str, str] | None
-) -> tuple[list[dict[str, Any]], str, int]:
-    """Follows nextLinks to the deltaLink; returns (items, deltaLink, pages)."""
-    items: list[dict[str, Any]] = []
-    url: str | None = first
-    pages = 0
-    while url:
-        response = await client.get(url, params=params, headers=headers)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        pages += 1
-        items += body["value"]
-        params = None
-        if "@odata.deltaLink" in body:
-            assert "@odata.nextLink" not in body
-            return items, body["@odata.deltaLink"], pages
-        url = body["@odata.nextLink"]
-        assert "$skiptoken=" in url
-    raise AssertionError("no deltaLink")
-
-
-def path(link: str) -> str:
-    parts = urlsplit(link)
-    return f"{parts.path}?{parts.query}"
 
 
 async def test_full_then_incremental_rounds_with_paging_and_removals(
@@ -60,7 +40,10 @@ async def test_full_then_incremental_rounds_with_paging_and_removals(
     assert pages == 3
     assert sorted(i["subject"] for i in items) == ["m1", "m2", "m3", "m4", "m5"]
     assert "$deltatoken=" in delta_link
-    assert all(i["body"]["content"] for i in items)  # delta can't $select: bodies come along
+    # delta can't $select: full events, bodies included, each typed.
+    assert all(BODY_MARKER in i["body"]["content"] for i in items)
+    assert {i["@odata.type"] for i in items} == {"#microsoft.graph.event"}
+    assert all("@odata.context" not in i for i in items)
 
     nothing, delta_link, _ = await full_round(client, paged, path(delta_link), None)
     assert nothing == []
@@ -90,10 +73,12 @@ async def test_an_expired_delta_token_requires_a_full_resync(
     response = await client.get(path(delta_link), headers=headers)
     assert response.status_code == 410
     assert response.json()["error"]["code"] == "SyncStateNotFound"
-    fresh, _, _ = await full_round(client, headers, "/v1.0/me/calendarView/delta", WINDOW)
+    # "a Location header containing a request URL ... (same as the initial query)"
+    restart = urlsplit(response.headers["Location"])
+    assert restart.path == "/v1.0/me/calendarView/delta"
+    assert parse_qs(restart.query) == {k: [v] for k, v in WINDOW.items()}
+    fresh, _, _ = await full_round(client, headers, path(response.headers["Location"]))
     assert fresh == []
-    forged = await client.get("/v1.0/me/calendarView/delta?$deltatoken=made-up", headers=headers)
-    assert forged.status_code == 410
 
 
 async def test_select_is_not_supported_on_delta_and_a_window_is_required(
@@ -124,6 +109,8 @@ async def test_weekly_series_expands_with_a_moved_and_a_cancelled_occurrence(
     assert master["type"] == "seriesMaster"
     items, delta_link, _ = await full_round(client, headers, "/v1.0/me/calendarView/delta", WINDOW)
     assert [i["type"] for i in items] == ["occurrence"] * 4
+    assert len({i["id"] for i in items}) == 4  # stable, distinct occurrence ids
+    assert items[0]["originalStart"] == "2030-03-04T10:00:00Z"
     assert {i["seriesMasterId"] for i in items} == {master["id"]}
     second, third = items[1], items[2]
 
@@ -175,3 +162,103 @@ async def test_times_are_utc_unless_outlook_timezone_is_preferred(
         "timeZone": "Europe/Paris",
     }
     assert paris.headers["Preference-Applied"] == 'outlook.timezone="Europe/Paris"'
+
+
+async def test_state_tokens_are_opaque_and_unforgeable(
+    client: httpx.AsyncClient, state: EmulatorState, seed: Seed
+) -> None:
+    headers = auth(state, seed.ann.id)
+    for day in ("03", "04", "05"):
+        await create(client, headers, meeting() | at(f"2030-03-{day}", "09:00", "09:30"))
+    first = await client.get(
+        "/v1.0/me/calendarView/delta",
+        params=WINDOW,
+        headers={**headers, "Prefer": "odata.maxpagesize=2"},
+    )
+    assert "odata.maxpagesize=2" in first.headers["Preference-Applied"]
+    next_link = first.json()["@odata.nextLink"]
+    token = parse_qs(urlsplit(next_link).query)["$skiptoken"][0]
+    assert "2030" not in token and seed.ann.id not in token  # nothing readable
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for query in (
+        f"$skiptoken={tampered}",
+        "$skiptoken=garbage",
+        "$deltatoken=made-up",
+        f"$deltatoken={token}",  # a skip token is not a delta token
+    ):
+        response = await client.get(f"/v1.0/me/calendarView/delta?{query}", headers=headers)
+        assert response.status_code == 400, query
+    # Another mailbox can't use Ann's token.
+    bobs = await client.get(path(next_link), headers=auth(state, seed.bob.id))
+    assert bobs.status_code == 400
+
+
+async def test_changes_outside_the_window_come_as_removed(
+    client: httpx.AsyncClient, state: EmulatorState, seed: Seed
+) -> None:
+    """event-delta: "Events that are outside the date range and that have been added,
+    deleted, or updated since the previous delta call" come under @removed too."""
+    headers = auth(state, seed.ann.id)
+    outside = await create(client, headers, meeting() | at("2030-06-01", "09:00", "09:30"))
+    _, delta_link, _ = await full_round(client, headers, params=WINDOW)
+    later = await create(client, headers, meeting() | at("2030-07-01", "09:00", "09:30"))
+    await client.patch(f"/v1.0/me/events/{outside['id']}", json={"subject": "x"}, headers=headers)
+    changes, delta_link, _ = await full_round(client, headers, path(delta_link))
+    assert sorted(c["id"] for c in changes) == sorted([outside["id"], later["id"]])
+    assert all(c["@removed"] == {"reason": "deleted"} for c in changes)
+    await client.delete(f"/v1.0/me/events/{later['id']}", headers=headers)
+    changes, _, _ = await full_round(client, headers, path(delta_link))
+    assert changes == [
+        {
+            "@odata.type": "#microsoft.graph.event",
+            "id": later["id"],
+            "@removed": {"reason": "deleted"},
+        }
+    ]
+
+
+async def test_users_path_keeps_its_links_and_prefers_windows_zones(
+    client: httpx.AsyncClient, state: EmulatorState, seed: Seed
+) -> None:
+    headers = {
+        **auth(state, seed.ann.id),
+        "Prefer": 'outlook.timezone="Pacific Standard Time", odata.maxpagesize=1',
+    }
+    await create(client, headers, meeting())
+    await create(client, headers, meeting() | at("2030-03-05", "09:00", "09:30"))
+    first = await client.get(
+        "/v1.0/users/ann@contoso.com/calendarView/delta", params=WINDOW, headers=headers
+    )
+    assert first.status_code == 200
+    applied = first.headers["Preference-Applied"]
+    assert 'outlook.timezone="Pacific Standard Time"' in applied
+    assert "odata.maxpagesize=1" in applied
+    assert first.json()["value"][0]["start"] == {
+        "dateTime": "2030-03-04T00:00:00.0000000",  # 09:00 Paris = 08:00Z = 00:00 PST
+        "timeZone": "Pacific Standard Time",
+    }
+    next_link = first.json()["@odata.nextLink"]
+    assert urlsplit(next_link).path == "/v1.0/users/ann@contoso.com/calendarView/delta"
+    items, delta_link, _ = await full_round(client, headers, path(next_link))
+    assert len(items) == 1
+    assert urlsplit(delta_link).path == "/v1.0/users/ann@contoso.com/calendarView/delta"
+
+
+async def test_delta_state_survives_an_emulator_restart(
+    client: httpx.AsyncClient, state: EmulatorState, seed: Seed
+) -> None:
+    headers = auth(state, seed.ann.id)
+    event = await create(client, headers, meeting())
+    _, delta_link, _ = await full_round(client, headers, params=WINDOW)
+    saved = persistence.dump(state)
+    restarted = EmulatorState(base_url=state.base_url)
+    persistence.load(restarted, saved)
+    await client.patch(f"/v1.0/me/events/{event['id']}", json={"subject": "x"}, headers=headers)
+    # The restarted engine opens the old token and knows its sync state.
+    round_, _ = restarted.calendar_delta.start_round(
+        seed.ann.id,
+        window=None,
+        delta_token=parse_qs(urlsplit(delta_link).query)["$deltatoken"][0],
+        page_size=10,
+    )
+    assert round_.pages == [[]]  # the patch happened in the old process only

@@ -1,8 +1,20 @@
 """calendarView delta: rounds of pages ending in a deltaLink, and incremental rounds.
 
-Sync state is kept server-side, as Exchange does; the skip and delta tokens clients see are
-random, opaque and unforgeable. A delta token older than `store.delta_token_max_age`
-(measured on the emulator's clock) is gone: 410 and a full resync is required.
+Per learn.microsoft.com/graph/delta-query-events and /graph/api/event-delta:
+- the first round returns every instance in the window (single instances, occurrences,
+  exceptions); a round's pages carry `$skiptoken` nextLinks until the last carries a
+  `$deltatoken` deltaLink;
+- a round started from a deltaLink returns what changed since: changed instances in full,
+  and `@removed` (reason `deleted`) for instances deleted or moved out of the window, and for
+  events *outside* the window that were added, updated or deleted since ("filter the events
+  under @removed for the date range that your scenario requires");
+- tokens are opaque; an expired one gives 410 with a Location to restart from
+  (delta-query-overview "Synchronization reset" / "Token duration").
+
+Sync states (what each deltaLink has seen) are kept server-side, as Exchange does; tokens are
+sealed by `TokenCodec` and name a state. States older than `store.delta_token_max_age`
+(on the emulator's clock) are gone, as are the oldest once a mailbox holds more than
+`max_states_per_mailbox` (Outlook's limit is a cache size, not a fixed age).
 """
 
 from __future__ import annotations
@@ -13,37 +25,84 @@ from datetime import datetime
 from typing import Any
 
 from emulators.msgraph.calendar.store import CalendarStore, Instance
+from emulators.msgraph.calendar.tokens import TokenCodec
 from emulators.msgraph.clock import Clock
 from emulators.msgraph.errors import GraphError
 
-DEFAULT_PAGE_SIZE = 10
+DEFAULT_PAGE_SIZE = 10  # Outlook's default page size for event collections
 MAX_PAGE_SIZE = 1000
+
+
+def removed(event_id: str) -> dict[str, Any]:
+    """The documented shape of a deleted / out-of-window item in a delta page."""
+    return {
+        "@odata.type": "#microsoft.graph.event",
+        "id": event_id,
+        "@removed": {"reason": "deleted"},
+    }
+
+
+class InvalidStateToken(GraphError):
+    """400: a $skiptoken/$deltatoken this service never issued (garbage, edited, foreign)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            400,
+            "ErrorInvalidSyncStateData",
+            "The sync state data is corrupt or otherwise invalid.",
+        )
+
+
+class SyncStateGone(GraphError):
+    """410: the token was ours but its sync state expired or was evicted: full resync."""
+
+    def __init__(self, window: tuple[datetime, datetime] | None) -> None:
+        super().__init__(
+            410,
+            "SyncStateNotFound",
+            "The sync state generation is not found. The delta token is expired and data must "
+            "be synchronized again.",
+        )
+        self.window = window
 
 
 @dataclass
 class SyncState:
+    id: str
     user_id: str
     window_start: datetime
     window_end: datetime
     seen: dict[str, str]  # instance id → changeKey, as of the round that issued it
+    events: set[str]  # top-level event ids that had an instance in the window then
     issued: datetime
 
 
 @dataclass
 class Round:
+    """One round's pages, computed when the round starts (a consistent snapshot)."""
+
+    id: str
     user_id: str
+    window: tuple[datetime, datetime]
     pages: list[list[Any]]  # each item: an Instance (rendered late) or a @removed dict
     delta_token: str
-    page_tokens: list[str] = field(default_factory=list)
+    issued: datetime
+    page_tokens: list[str] = field(default_factory=list)  # $skiptoken of page i+1
 
 
 class DeltaEngine:
     def __init__(self, store: CalendarStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self.codec = TokenCodec()
+        self.max_states_per_mailbox = 200
+        self.max_rounds = 5000
+        # Documented quirk: changes to events outside the window come as @removed.
+        self.report_out_of_window_changes = True
         self._states: dict[str, SyncState] = {}
-        self._rounds: dict[str, tuple[Round, int]] = {}  # skip token → (round, page index)
+        self._rounds: dict[str, Round] = {}
 
+    # ------------------------------------------------------------------ rounds
     def start_round(
         self,
         user_id: str,
@@ -52,53 +111,172 @@ class DeltaEngine:
         delta_token: str | None,
         page_size: int,
     ) -> tuple[Round, int]:
+        """A new round: full (window given) or incremental (from a deltaLink's token)."""
+        self._prune()
+        previous: SyncState | None = None
         if delta_token is not None:
-            state = self._states.get(delta_token)
-            if state is not None and state.user_id != user_id:
-                raise GraphError(400, "ErrorInvalidUrlQuery", "The delta token is not valid.")
-            # Unknown (evicted, or lost in a restart) or too old: the sync state is gone.
-            if state is None or self._clock.now() - state.issued > self._store.delta_token_max_age:
-                self._states.pop(delta_token, None)
-                raise GraphError(
-                    410,
-                    "SyncStateNotFound",
-                    "The sync state could not be found or has expired. A full synchronization "
-                    "is required: restart the round without a delta token.",
-                )
-            start, end = state.window_start, state.window_end
-            previous = state.seen
-        else:
-            assert window is not None
-            start, end = window
-            previous = {}
+            previous = self._state_for(user_id, delta_token)
+            window = (previous.window_start, previous.window_end)
+        if window is None:
+            raise ValueError("a full round needs a window")
+        start, end = window
         current = self._store.instances(user_id, start, end)
         seen = {item.id: item.change_key for item in current}
-        entries: list[Any] = [item for item in current if previous.get(item.id) != item.change_key]
-        entries += [
-            {"@odata.type": "#microsoft.graph.event", "id": gone, "@removed": {"reason": "deleted"}}
-            for gone in previous
-            if gone not in seen
-        ]
+        events = {item.event.id for item in current}
+        if previous is None:
+            entries: list[Any] = list(current)
+        else:
+            entries = [i for i in current if previous.seen.get(i.id) != i.change_key]
+            entries += [removed(gone) for gone in previous.seen if gone not in seen]
+            if self.report_out_of_window_changes:
+                entries += self._outside_changes(user_id, previous, seen, events)
+        now = self._clock.now()
+        state = SyncState(secrets.token_hex(12), user_id, start, end, seen, events, now)
+        self._states[state.id] = state
         size = max(1, min(page_size, MAX_PAGE_SIZE))
         pages = [entries[i : i + size] for i in range(0, len(entries), size)] or [[]]
-        token = secrets.token_urlsafe(32)
-        self._states[token] = SyncState(user_id, start, end, seen, self._clock.now())
-        round_ = Round(user_id, pages, token)
+        round_ = Round(
+            id=secrets.token_hex(12),
+            user_id=user_id,
+            window=window,
+            pages=pages,
+            delta_token=self.codec.seal(self._payload("delta", state.id, user_id, window, now)),
+            issued=now,
+        )
         for index in range(1, len(pages)):
-            skip = secrets.token_urlsafe(32)
-            round_.page_tokens.append(skip)
-            self._rounds[skip] = (round_, index)
+            payload = self._payload("skip", round_.id, user_id, window, now) | {"p": index}
+            round_.page_tokens.append(self.codec.seal(payload))
+        if len(pages) > 1:
+            self._rounds[round_.id] = round_
         return round_, 0
 
     def continue_round(self, user_id: str, skip_token: str) -> tuple[Round, int]:
-        found = self._rounds.get(skip_token)
-        if found is None or found[0].user_id != user_id:
-            raise GraphError(400, "ErrorInvalidUrlQuery", "The skip token is not valid.")
-        return found
+        """The page a nextLink's $skiptoken names."""
+        payload = self._open(user_id, skip_token, "skip")
+        round_ = self._rounds.get(str(payload.get("i")))
+        window = _window_of(payload)
+        if round_ is None or self._too_old(round_.issued):
+            raise SyncStateGone(window)
+        index = int(payload.get("p", 0))
+        if not 0 < index < len(round_.pages):
+            raise InvalidStateToken()
+        return round_, index
 
+    def window_of_token(self, token: str) -> tuple[datetime, datetime] | None:
+        """The window sealed in one of our tokens (for a 410's Location), else None."""
+        payload = self.codec.open(token)
+        return _window_of(payload) if payload is not None else None
+
+    # ------------------------------------------------------------------ helpers
+    def _state_for(self, user_id: str, token: str) -> SyncState:
+        payload = self._open(user_id, token, "delta")
+        state = self._states.get(str(payload.get("i")))
+        if state is None or self._too_old(state.issued):
+            self._states.pop(str(payload.get("i")), None)
+            raise SyncStateGone(_window_of(payload))
+        return state
+
+    def _open(self, user_id: str, token: str, kind: str) -> dict[str, Any]:
+        payload = self.codec.open(token)
+        if payload is None or payload.get("k") != kind or payload.get("u") != user_id:
+            raise InvalidStateToken()
+        return payload
+
+    def _outside_changes(
+        self, user_id: str, previous: SyncState, seen: dict[str, str], events: set[str]
+    ) -> list[dict[str, Any]]:
+        """@removed for events never in the window that were added/updated/deleted since."""
+        out: list[dict[str, Any]] = []
+        known = previous.events | events
+        for event in self._store.events_of(user_id):
+            if event.id in known or event.id in seen:
+                continue
+            if event.modified > previous.issued:
+                out.append(removed(event.id))
+        for gone in self._store.tombstones_since(user_id, previous.issued):
+            if gone not in known and gone not in previous.seen:
+                out.append(removed(gone))
+        return out
+
+    def _too_old(self, issued: datetime) -> bool:
+        return self._clock.now() - issued > self._store.delta_token_max_age
+
+    def _prune(self) -> None:
+        for key in [k for k, s in self._states.items() if self._too_old(s.issued)]:
+            del self._states[key]
+        for key in [k for k, r in self._rounds.items() if self._too_old(r.issued)]:
+            del self._rounds[key]
+        per_user: dict[str, list[SyncState]] = {}
+        for state in self._states.values():
+            per_user.setdefault(state.user_id, []).append(state)
+        for states in per_user.values():
+            states.sort(key=lambda s: s.issued)
+            for old in states[: max(0, len(states) - self.max_states_per_mailbox)]:
+                del self._states[old.id]
+        if len(self._rounds) > self.max_rounds:
+            oldest = sorted(self._rounds.values(), key=lambda r: r.issued)
+            for stale in oldest[: len(self._rounds) - self.max_rounds]:
+                del self._rounds[stale.id]
+
+    @staticmethod
+    def _payload(
+        kind: str, ident: str, user_id: str, window: tuple[datetime, datetime], now: datetime
+    ) -> dict[str, Any]:
+        return {
+            "k": kind,
+            "i": ident,
+            "u": user_id,
+            "s": window[0].isoformat(),
+            "e": window[1].isoformat(),
+            "t": now.isoformat(),
+        }
+
+    # ------------------------------------------------------------------ persistence
     def reset(self) -> None:
         self._states.clear()
         self._rounds.clear()
+        self.report_out_of_window_changes = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Sync states survive an emulator restart (--state), as Graph's do; rounds don't."""
+        return {
+            "key": self.codec.key_b64(),
+            "states": [
+                {
+                    "id": s.id,
+                    "user_id": s.user_id,
+                    "window_start": s.window_start.isoformat(),
+                    "window_end": s.window_end.isoformat(),
+                    "seen": s.seen,
+                    "events": sorted(s.events),
+                    "issued": s.issued.isoformat(),
+                }
+                for s in self._states.values()
+            ],
+        }
+
+    def load_dict(self, data: dict[str, Any]) -> None:
+        self.reset()
+        if data.get("key"):
+            self.codec = TokenCodec.from_b64(str(data["key"]))
+        for raw in data.get("states", []):
+            state = SyncState(
+                id=raw["id"],
+                user_id=raw["user_id"],
+                window_start=datetime.fromisoformat(raw["window_start"]),
+                window_end=datetime.fromisoformat(raw["window_end"]),
+                seen=dict(raw["seen"]),
+                events=set(raw.get("events", [])),
+                issued=datetime.fromisoformat(raw["issued"]),
+            )
+            self._states[state.id] = state
+
+
+def _window_of(payload: dict[str, Any]) -> tuple[datetime, datetime] | None:
+    try:
+        return datetime.fromisoformat(payload["s"]), datetime.fromisoformat(payload["e"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def is_instance(entry: Any) -> bool:

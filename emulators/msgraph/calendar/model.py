@@ -20,8 +20,15 @@ def new_change_key() -> str:
     return base64.b64encode(secrets.token_bytes(12)).decode()
 
 
+STAMP = "%Y%m%dT%H%M%SZ"  # how an occurrence's original start (UTC) is keyed
+
+
+def stamp_of(original_start: datetime) -> str:
+    return original_start.strftime(STAMP)
+
+
 def occurrence_id(master_id: str, original_start: datetime) -> str:
-    stamp = original_start.strftime("%Y%m%dT%H%M%SZ")
+    stamp = stamp_of(original_start)
     return f"{master_id}.OCC{base64.urlsafe_b64encode(stamp.encode()).decode().rstrip('=')}"
 
 

@@ -1,9 +1,15 @@
 """Expanding Graph's `patternedRecurrence` into occurrence start times (pure).
 
-Patterns: daily, weekly (daysOfWeek, firstDayOfWeek), absoluteMonthly (dayOfMonth),
-relativeMonthly (daysOfWeek + index first..last), absoluteYearly; each with `interval`.
-Ranges: endDate (inclusive, in the recurrence's time zone), numbered, noEnd. Wall-clock
-times are kept across DST in the event's own time zone, as Outlook does.
+Patterns (recurrencePatternType): daily, weekly (daysOfWeek, firstDayOfWeek),
+absoluteMonthly (dayOfMonth), relativeMonthly (daysOfWeek + index first..last),
+absoluteYearly (month + dayOfMonth), relativeYearly (month + daysOfWeek + index); each with
+`interval`. Ranges (recurrenceRangeType): endDate (inclusive, in the recurrence's time zone),
+numbered, noEnd. Wall-clock times are kept across DST in the event's own time zone, as Outlook
+does. `index` picks the nth of *all* the listed days in the month ("first weekend day" for
+saturday+sunday), which is RRULE's BYSETPOS, not a per-day ordinal.
+
+Docs: learn.microsoft.com/graph/api/resources/patternedrecurrence, .../recurrencepattern,
+.../recurrencerange.
 """
 
 from __future__ import annotations
@@ -26,33 +32,61 @@ _DAYS = {
     "sunday": rrule.SU,
 }
 _INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
-_HARD_LIMIT = 2000  # occurrences considered per series (Outlook caps series too)
+PATTERN_TYPES = frozenset(
+    {"daily", "weekly", "absoluteMonthly", "relativeMonthly", "absoluteYearly", "relativeYearly"}
+)
+RANGE_TYPES = frozenset({"endDate", "noEnd", "numbered"})
+# Safety net against pathological series (interval 1, daily, noEnd, window of centuries).
+_MAX_ITERATIONS = 200_000
+
+
+def _bad(message: str) -> GraphError:
+    return GraphError(400, "ErrorInvalidRequest", message)
 
 
 def validate(recurrence: dict[str, Any]) -> None:
-    pattern = recurrence.get("pattern") or {}
-    range_ = recurrence.get("range") or {}
+    """400 for what Graph refuses: unknown enum members, missing required members."""
+    pattern = recurrence.get("pattern")
+    range_ = recurrence.get("range")
+    if not isinstance(pattern, dict) or not isinstance(range_, dict):
+        raise _bad("A recurrence needs both 'pattern' and 'range'.")
     kind = pattern.get("type")
-    if kind not in {"daily", "weekly", "absoluteMonthly", "relativeMonthly", "absoluteYearly"}:
-        raise GraphError(400, "ErrorInvalidRequest", f"Unsupported recurrence pattern {kind!r}")
-    if int(pattern.get("interval") or 0) < 1:
-        raise GraphError(400, "ErrorInvalidRequest", "Recurrence interval must be at least 1")
-    if kind in {"weekly", "relativeMonthly"} and not pattern.get("daysOfWeek"):
-        raise GraphError(400, "ErrorInvalidRequest", "daysOfWeek is required for this pattern")
-    if range_.get("type") not in {"endDate", "noEnd", "numbered"}:
-        raise GraphError(400, "ErrorInvalidRequest", "Recurrence range type is invalid")
-    if range_.get("type") == "numbered" and int(range_.get("numberOfOccurrences") or 0) < 1:
-        raise GraphError(400, "ErrorInvalidRequest", "numberOfOccurrences must be at least 1")
+    if kind not in PATTERN_TYPES:
+        raise _bad(f"Unsupported recurrence pattern type {kind!r}.")
+    try:
+        interval = int(pattern.get("interval") or 0)
+    except (TypeError, ValueError) as exc:
+        raise _bad("Recurrence interval must be a number.") from exc
+    if interval < 1:
+        raise _bad("Recurrence interval must be at least 1.")
+    days = pattern.get("daysOfWeek") or []
+    if not isinstance(days, list) or any(str(d).lower() not in _DAYS for d in days):
+        raise _bad("daysOfWeek contains an invalid day.")
+    if kind in {"weekly", "relativeMonthly", "relativeYearly"} and not days:
+        raise _bad(f"daysOfWeek is required for a {kind} pattern.")
+    if str(pattern.get("firstDayOfWeek") or "sunday").lower() not in _DAYS:
+        raise _bad("firstDayOfWeek is invalid.")
+    if str(pattern.get("index") or "first").lower() not in _INDEX:
+        raise _bad("index is invalid.")
+    day_of_month, month = int(pattern.get("dayOfMonth") or 0), int(pattern.get("month") or 0)
+    if kind in {"absoluteMonthly", "absoluteYearly"} and not 1 <= day_of_month <= 31:
+        raise _bad(f"dayOfMonth is required for a {kind} pattern.")
+    if kind in {"absoluteYearly", "relativeYearly"} and not 1 <= month <= 12:
+        raise _bad(f"month is required for a {kind} pattern.")
+    range_type = range_.get("type")
+    if range_type not in RANGE_TYPES:
+        raise _bad(f"Recurrence range type {range_type!r} is invalid.")
+    try:
+        date.fromisoformat(str(range_.get("startDate")))
+        if range_type == "endDate":
+            date.fromisoformat(str(range_.get("endDate")))
+    except ValueError as exc:
+        raise _bad("startDate/endDate must be dates (YYYY-MM-DD).") from exc
+    if range_type == "numbered" and int(range_.get("numberOfOccurrences") or 0) < 1:
+        raise _bad("numberOfOccurrences must be at least 1.")
 
 
-def occurrences(
-    recurrence: dict[str, Any],
-    first_start_utc: datetime,
-    tz_name: str,
-    window_start: datetime,
-    window_end: datetime,
-) -> list[datetime]:
-    """UTC starts of the occurrences whose start falls in [window_start, window_end)."""
+def _rule(recurrence: dict[str, Any], first_start_utc: datetime, tz_name: str) -> Any:
     tz = zone(recurrence.get("range", {}).get("recurrenceTimeZone") or tz_name)
     local_first = first_start_utc.astimezone(tz)
     pattern = recurrence["pattern"]
@@ -62,7 +96,8 @@ def occurrences(
     kwargs: dict[str, Any] = {"interval": int(pattern.get("interval", 1)), "dtstart": dtstart}
     kind = pattern["type"]
     freq: Literal[0, 1, 2, 3, 4, 5, 6]
-    days = [_DAYS[d.lower()] for d in pattern.get("daysOfWeek") or []]
+    days = [_DAYS[str(d).lower()] for d in pattern.get("daysOfWeek") or []]
+    index = _INDEX[str(pattern.get("index") or "first").lower()]
     if kind == "daily":
         freq = rrule.DAILY
     elif kind == "weekly":
@@ -74,21 +109,37 @@ def occurrences(
         kwargs["bymonthday"] = int(pattern.get("dayOfMonth") or start_date.day)
     elif kind == "relativeMonthly":
         freq = rrule.MONTHLY
-        index = _INDEX[str(pattern.get("index") or "first").lower()]
-        kwargs["byweekday"] = [d(index) for d in days]
-    else:
+        kwargs["byweekday"] = days
+        kwargs["bysetpos"] = index
+    elif kind == "absoluteYearly":
         freq = rrule.YEARLY
         kwargs["bymonth"] = int(pattern.get("month") or start_date.month)
         kwargs["bymonthday"] = int(pattern.get("dayOfMonth") or start_date.day)
+    else:  # relativeYearly
+        freq = rrule.YEARLY
+        kwargs["bymonth"] = int(pattern.get("month") or start_date.month)
+        kwargs["byweekday"] = days
+        kwargs["bysetpos"] = index
     if range_["type"] == "numbered":
         kwargs["count"] = int(range_["numberOfOccurrences"])
     elif range_["type"] == "endDate":
         end = date.fromisoformat(range_["endDate"])
         kwargs["until"] = datetime.combine(end, time(23, 59, 59))
-    rule = rrule.rrule(freq, **kwargs)
+    return rrule.rrule(freq, **kwargs), tz
+
+
+def occurrences(
+    recurrence: dict[str, Any],
+    first_start_utc: datetime,
+    tz_name: str,
+    window_start: datetime,
+    window_end: datetime,
+) -> list[datetime]:
+    """UTC starts of the occurrences whose start falls in [window_start, window_end)."""
+    rule, tz = _rule(recurrence, first_start_utc, tz_name)
     out: list[datetime] = []
     for count, naive in enumerate(rule):
-        if count >= _HARD_LIMIT:
+        if count >= _MAX_ITERATIONS:
             break
         moment = naive.replace(tzinfo=tz).astimezone(UTC)
         if moment >= window_end:
@@ -98,6 +149,16 @@ def occurrences(
     return out
 
 
+def is_occurrence(
+    recurrence: dict[str, Any], first_start_utc: datetime, tz_name: str, original: datetime
+) -> bool:
+    """Whether the series has an occurrence starting exactly at `original` (UTC)."""
+    found = occurrences(
+        recurrence, first_start_utc, tz_name, original, original + timedelta(seconds=1)
+    )
+    return bool(found) and found[0] == original
+
+
 def series_window_end(first_start: datetime) -> datetime:
-    """How far ahead a series is expanded when no window is given (event list, instances)."""
+    """How far ahead a series is expanded when no window is given (cancelledOccurrences)."""
     return first_start + timedelta(days=3 * 365)

@@ -11,10 +11,15 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from emulators.msgraph.auth import require_principal
-from emulators.msgraph.calendar.delta import DEFAULT_PAGE_SIZE, DeltaEngine, is_instance
+from emulators.msgraph.calendar.delta import (
+    DEFAULT_PAGE_SIZE,
+    DeltaEngine,
+    SyncStateGone,
+    is_instance,
+)
 from emulators.msgraph.calendar.serialize import render
 from emulators.msgraph.calendar.store import CalendarStore, Instance
-from emulators.msgraph.calendar.timezones import parse_query_time, zone
+from emulators.msgraph.calendar.timezones import iso_utc, parse_query_time, zone
 from emulators.msgraph.directory import User
 from emulators.msgraph.errors import GraphError
 from emulators.msgraph.principal import Principal
@@ -94,6 +99,24 @@ def _expand_ids(request: Request) -> set[str] | None:
     if not raw:
         return None
     return {m.lower() for m in _EXPAND.findall(raw)} or None
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise GraphError(400, "BadRequest", f"Invalid value '{raw}' for query option '{name}'.")
+    return value
+
+
+def _here(request: Request) -> str:
+    """This request's URL without its query: nextLinks/deltaLinks keep /me or /users/{id}."""
+    return f"{_state(request).base_url}{request.url.path}"
 
 
 def _json(content: Any, status: int = 200, applied: list[str] | None = None) -> JSONResponse:
@@ -194,8 +217,8 @@ async def list_events(request: Request, principal: Caller) -> JSONResponse:
     items = sorted(
         (store.instance(user.id, e.id) for e in store.events_of(user.id)), key=lambda i: i.start
     )
-    top = int(request.query_params.get("$top") or 10)
-    skip = int(request.query_params.get("$skip") or 0)
+    top = max(1, min(_int_param(request, "$top", 10), 1000))
+    skip = _int_param(request, "$skip", 0)
     page = items[skip : skip + top]
     body: dict[str, Any] = {
         "value": [
@@ -206,9 +229,7 @@ async def list_events(request: Request, principal: Caller) -> JSONResponse:
         ]
     }
     if skip + top < len(items):
-        body["@odata.nextLink"] = (
-            f"{_state(request).base_url}/v1.0/me/events?$top={top}&$skip={skip + top}"
-        )
+        body["@odata.nextLink"] = f"{_here(request)}?$top={top}&$skip={skip + top}"
     return _json(body, applied=applied)
 
 
@@ -246,7 +267,7 @@ async def update_event(event_id: str, request: Request, principal: Caller) -> JS
 @_both("/events/{event_id}", ["DELETE"])
 async def delete_event(event_id: str, request: Request, principal: Caller) -> Response:
     user = _mailbox(request, principal, write=True)
-    _store(request).delete(user, event_id)
+    _store(request).delete(user, event_id, request.headers.get("if-match"))
     return Response(status_code=204)
 
 
@@ -302,8 +323,8 @@ async def calendar_view(request: Request, principal: Caller) -> JSONResponse:
     applied: list[str] = []
     tz = _time_zone(request, applied)
     items = _store(request).instances(user.id, start, end)
-    top = int(request.query_params.get("$top") or DEFAULT_PAGE_SIZE)
-    skip = int(request.query_params.get("$skip") or 0)
+    top = max(1, min(_int_param(request, "$top", DEFAULT_PAGE_SIZE), 1000))
+    skip = _int_param(request, "$skip", 0)
     body: dict[str, Any] = {
         "value": [
             _render(request, i, tz, select=_select(request)) for i in items[skip : skip + top]
@@ -311,23 +332,30 @@ async def calendar_view(request: Request, principal: Caller) -> JSONResponse:
     }
     if skip + top < len(items):
         body["@odata.nextLink"] = (
-            f"{_state(request).base_url}/v1.0/me/calendarView?startDateTime={start.isoformat()}"
-            f"&endDateTime={end.isoformat()}&$top={top}&$skip={skip + top}"
-        ).replace("+00:00", "Z")
+            f"{_here(request)}?startDateTime={iso_utc(start)}&endDateTime={iso_utc(end)}"
+            f"&$top={top}&$skip={skip + top}"
+        )
     return _json(body, applied=applied)
+
+
+_NOT_ON_DELTA = ("$select", "$expand", "$filter", "$orderby", "$search")
 
 
 @_both("/calendarView/delta", ["GET"])
 @_both("/calendar/calendarView/delta", ["GET"])
 async def calendar_view_delta(request: Request, principal: Caller) -> JSONResponse:
+    """event: delta on a calendarView (docs: /graph/api/event-delta, /graph/delta-query-events)."""
     user = _mailbox(request, principal)
     engine: DeltaEngine = _state(request).calendar_delta
     query = request.query_params
-    if "$select" in query:
-        raise GraphError(
-            400, "ErrorInvalidUrlQuery", "$select is not supported on delta for calendarView."
-        )
-    applied: list[str] = []
+    for option in _NOT_ON_DELTA:
+        if option in query:
+            raise GraphError(
+                400,
+                "ErrorInvalidUrlQuery",
+                f"The query option '{option}' is not supported on delta for calendarView.",
+            )
+    applied = ["odata.track-changes"]
     tz = _time_zone(request, applied)
     prefs = _preferences(request)
     page_size = DEFAULT_PAGE_SIZE
@@ -336,27 +364,41 @@ async def calendar_view_delta(request: Request, principal: Caller) -> JSONRespon
             page_size = int(prefs["odata.maxpagesize"])
         except ValueError as exc:
             raise GraphError(400, "BadRequest", "Invalid odata.maxpagesize preference.") from exc
+        if page_size < 1:
+            raise GraphError(400, "BadRequest", "Invalid odata.maxpagesize preference.")
         applied.append(f"odata.maxpagesize={page_size}")
-    if "$skiptoken" in query:
-        round_, index = engine.continue_round(user.id, query["$skiptoken"])
-    else:
-        window = None if "$deltatoken" in query else _window(request)
-        round_, index = engine.start_round(
-            user.id, window=window, delta_token=query.get("$deltatoken"), page_size=page_size
-        )
-    base = f"{_state(request).base_url}/v1.0/me/calendarView/delta"
-    value = [
-        _render(request, entry, tz) if is_instance(entry) else entry
-        for entry in round_.pages[index]
-    ]
-    for item in value:
-        item.pop("@odata.context", None)
+    base = _here(request)
+    try:
+        if "$skiptoken" in query:
+            round_, index = engine.continue_round(user.id, query["$skiptoken"])
+        else:
+            delta_token = query.get("$deltatoken")
+            window = None if delta_token else _window(request)
+            round_, index = engine.start_round(
+                user.id, window=window, delta_token=delta_token or None, page_size=page_size
+            )
+    except SyncStateGone as gone:
+        # delta-query-overview "Synchronization reset": 410 with a Location to start over.
+        if gone.window is not None:
+            start, end = gone.window
+            gone.headers["Location"] = (
+                f"{base}?startDateTime={iso_utc(start)}&endDateTime={iso_utc(end)}"
+            )
+        raise
+    value: list[dict[str, Any]] = []
+    for entry in round_.pages[index]:
+        if is_instance(entry):
+            item = {"@odata.type": "#microsoft.graph.event", **_render(request, entry, tz)}
+            item.pop("@odata.context", None)
+            value.append(item)
+        else:
+            value.append(dict(entry))
     body: dict[str, Any] = {
         "@odata.context": f"{_state(request).base_url}/v1.0/$metadata#Collection(event)",
-        "value": value,
     }
     if index + 1 < len(round_.pages):
         body["@odata.nextLink"] = f"{base}?$skiptoken={round_.page_tokens[index]}"
     else:
         body["@odata.deltaLink"] = f"{base}?$deltatoken={round_.delta_token}"
+    body["value"] = value
     return _json(body, applied=applied)

@@ -2,11 +2,54 @@
 
 from __future__ import annotations
 
+import html
+import re
+from datetime import UTC, datetime
 from typing import Any
 
+from emulators.msgraph.calendar.model import STAMP
 from emulators.msgraph.calendar.store import Instance
 from emulators.msgraph.calendar.timezones import format_in, iso_utc
 from emulators.msgraph.directory import Directory
+
+_TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)
+_SPACE = re.compile(r"\s+")
+_DEFAULT_LOCATION: dict[str, Any] = {
+    "displayName": "",
+    "locationType": "default",
+    "uniqueIdType": "unknown",
+    "address": {},
+    "coordinates": {},
+}
+
+
+def body_preview(content: str, content_type: str) -> str:
+    """Graph's bodyPreview: the first 255 characters of the body as plain text."""
+    text = content
+    if content_type == "html":
+        text = html.unescape(_TAGS.sub(" ", content))
+    return _SPACE.sub(" ", text).strip()[:255]
+
+
+def _location(value: Any) -> dict[str, Any]:
+    """A location as Graph echoes it: defaults filled in, a named place gets a private id."""
+    if not isinstance(value, dict):
+        return dict(_DEFAULT_LOCATION)
+    if not value.get("displayName"):
+        return {**_DEFAULT_LOCATION, **value}
+    name = str(value["displayName"])
+    named = {"locationType": "default", "uniqueId": name, "uniqueIdType": "private"}
+    return {"displayName": name, **named, **value}
+
+
+def cancelled_occurrences(item: Instance) -> list[str]:
+    """A series master's cancelledOccurrences: "OID.{masterId}.{yyyy-mm-dd}" per cancelled one."""
+    event = item.event
+    return [
+        f"OID.{event.id}.{datetime.strptime(stamp, STAMP).replace(tzinfo=UTC).date().isoformat()}"
+        for stamp, override in sorted(event.exceptions.items())
+        if override.cancelled
+    ]
 
 
 def render(
@@ -34,13 +77,8 @@ def render(
     }
     body = data.get("body") or {"contentType": "text", "content": ""}
     content = str(body.get("content") or "")
-    location = data.get("location") or {
-        "displayName": "",
-        "locationType": "default",
-        "uniqueIdType": "unknown",
-        "address": {},
-        "coordinates": {},
-    }
+    content_type = str(body.get("contentType") or "text").lower()
+    location = _location(data.get("location"))
     online = data.get("onlineMeeting")
     out: dict[str, Any] = {
         "@odata.etag": f'W/"{item.change_key}"',
@@ -53,12 +91,11 @@ def render(
         "originalStartTimeZone": data.get("originalStartTimeZone") or event.start_tz,
         "originalEndTimeZone": data.get("originalEndTimeZone") or event.end_tz,
         "iCalUId": event.ical_uid,
-        "uid": event.ical_uid,
         "reminderMinutesBeforeStart": data.get("reminderMinutesBeforeStart", 15),
         "isReminderOn": data.get("isReminderOn", True),
         "hasAttachments": False,
         "subject": data.get("subject", ""),
-        "bodyPreview": content[:255],
+        "bodyPreview": body_preview(content, content_type),
         "importance": data.get("importance", "normal"),
         "sensitivity": data.get("sensitivity", "normal"),
         "isAllDay": bool(data.get("isAllDay", False)),
@@ -75,23 +112,27 @@ def render(
         if online
         else "unknown",
         "allowNewTimeProposals": data.get("allowNewTimeProposals", True),
-        "occurrenceId": None,
         "isDraft": False,
         "hideAttendees": data.get("hideAttendees", False),
         "responseStatus": {
             "response": "organizer" if event.is_organizer else "notResponded",
             "time": "0001-01-01T00:00:00Z",
         },
-        "body": {"contentType": body.get("contentType", "text"), "content": content},
+        "body": {"contentType": content_type, "content": content},
         "start": format_in(item.start, time_zone or "UTC"),
         "end": format_in(item.end, time_zone or "UTC"),
         "location": location,
-        "locations": data.get("locations") or ([location] if location.get("displayName") else []),
+        "locations": [_location(v) for v in data.get("locations") or []]
+        or ([location] if location.get("displayName") else []),
         "recurrence": data.get("recurrence") if item.kind == "seriesMaster" else None,
         "attendees": data.get("attendees") or [],
         "organizer": organizer,
         "onlineMeeting": online,
     }
+    if item.original_start is not None:
+        out["originalStart"] = iso_utc(item.original_start)
+    if select and "cancelledOccurrences" in select and item.kind == "seriesMaster":
+        out["cancelledOccurrences"] = cancelled_occurrences(item)
     if expand_property_ids:
         out["singleValueExtendedProperties"] = [
             p

@@ -10,16 +10,18 @@ import secrets
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from emulators.msgraph.calendar import recurrence
 from emulators.msgraph.calendar.model import (
+    STAMP,
     OccurrenceOverride,
     StoredEvent,
     new_change_key,
     new_event_id,
     occurrence_id,
     split_occurrence_id,
+    stamp_of,
 )
 from emulators.msgraph.calendar.timezones import parse_date_time_time_zone
 from emulators.msgraph.changes import ChangeFeed, ChangeType, EventChange
@@ -56,7 +58,22 @@ WRITABLE = frozenset(
     }
 )
 OCCURRENCE_WRITABLE = WRITABLE - {"recurrence", "transactionId"}
-SENSITIVITIES = {"normal", "personal", "private", "confidential"}
+# Enum members from the v1.0 CSDL (sensitivity, importance, freeBusyStatus, attendeeType...).
+ENUMS: dict[str, frozenset[str]] = {
+    "sensitivity": frozenset({"normal", "personal", "private", "confidential"}),
+    "importance": frozenset({"low", "normal", "high"}),
+    "showAs": frozenset({"unknown", "free", "tentative", "busy", "oof", "workingElsewhere"}),
+    "onlineMeetingProvider": frozenset(
+        {"unknown", "skypeForBusiness", "skypeForConsumer", "teamsForBusiness"}
+    ),
+}
+ATTENDEE_TYPES = frozenset({"required", "optional", "resource"})
+BODY_TYPES = frozenset({"text", "html"})
+# What Graph does for a Teams meeting asked by a user who can't have one. Issues on the Graph
+# docs repo report a 201 with isOnlineMeeting false / provider unknown / no onlineMeeting
+# (microsoftgraph/microsoft-graph-docs#9741, #22355), others a 400 (#7864). "error" (default)
+# answers 400; "silent" reproduces the quiet downgrade.
+UnlicensedTeams = Literal["error", "silent"]
 
 
 def not_found() -> GraphError:
@@ -85,7 +102,13 @@ class CalendarStore:
         self._changes = changes
         self.mailboxes: dict[str, dict[str, StoredEvent]] = {}
         self.invitations: list[dict[str, Any]] = []
+        # Deleted top-level events per mailbox (id → when), for delta's @removed of items it
+        # never returned (documented: out-of-window changes come as @removed too).
+        self.tombstones: dict[str, dict[str, datetime]] = {}
+        # calendarView delta tokens older than this are gone (410). Outlook's limit is a cache
+        # size, not a fixed age (delta-query-overview "Token duration"); 7 days like directory.
         self.delta_token_max_age = timedelta(days=7)
+        self.unlicensed_teams: UnlicensedTeams = "error"
 
     # ---------------------------------------------------------------- reads
     def events_of(self, user_id: str) -> list[StoredEvent]:
@@ -106,8 +129,13 @@ class CalendarStore:
         if parts is None:
             raise not_found()
         master = self.get(user_id, parts[0])
-        original = datetime.strptime(parts[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        if master.recurrence is None or original not in self._series_starts(master):
+        try:
+            original = datetime.strptime(parts[1], STAMP).replace(tzinfo=UTC)
+        except ValueError:
+            raise not_found() from None
+        if master.recurrence is None or not recurrence.is_occurrence(
+            master.recurrence, master.start, master.start_tz, original
+        ):
             raise not_found()
         override = master.exceptions.get(parts[1])
         if override is not None and override.cancelled:
@@ -142,9 +170,20 @@ class CalendarStore:
                     )
                 continue
             span = event.duration
-            for original in recurrence.occurrences(
-                event.recurrence, event.start, event.start_tz, start - span - timedelta(days=1), end
-            ):
+            originals = set(
+                recurrence.occurrences(
+                    event.recurrence,
+                    event.start,
+                    event.start_tz,
+                    start - span - timedelta(days=1),
+                    end,
+                )
+            )
+            # An occurrence moved into the window from outside it still shows there.
+            for stamp, override in event.exceptions.items():
+                if not override.cancelled and override.start is not None and override.start < end:
+                    originals.add(datetime.strptime(stamp, STAMP).replace(tzinfo=UTC))
+            for original in sorted(originals):
                 item = self._occurrence(event, original)
                 if item.override is not None and item.override.cancelled:
                     continue
@@ -153,18 +192,8 @@ class CalendarStore:
         out.sort(key=lambda i: (i.start, i.id))
         return out
 
-    def _series_starts(self, master: StoredEvent) -> list[datetime]:
-        assert master.recurrence is not None
-        return recurrence.occurrences(
-            master.recurrence,
-            master.start,
-            master.start_tz,
-            master.start,
-            recurrence.series_window_end(master.start),
-        )
-
     def _occurrence(self, master: StoredEvent, original: datetime) -> Instance:
-        stamp = original.strftime("%Y%m%dT%H%M%SZ")
+        stamp = stamp_of(original)
         override = master.exceptions.get(stamp)
         start, end = original, original + master.duration
         kind, change_key, modified = "occurrence", master.change_key, master.modified
@@ -193,7 +222,8 @@ class CalendarStore:
 
     # ---------------------------------------------------------------- writes
     def create(self, user: User, body: dict[str, Any]) -> tuple[StoredEvent, bool]:
-        """(event, created); a repeated transactionId returns the existing event."""
+        """(event, created); a repeated transactionId returns the existing event, as the
+        event resource documents ("to avoid redundant POST operations ... client retries")."""
         _check_writable(body, WRITABLE)
         transaction_id = body.get("transactionId")
         if transaction_id:
@@ -201,6 +231,7 @@ class CalendarStore:
                 if existing.transaction_id == transaction_id:
                     return existing, False
         data = _normalise(body)
+        data.pop("transactionId", None)
         self._check_online_meeting(user, data)
         start, start_tz = parse_date_time_time_zone(body.get("start"), "start")
         end, end_tz = parse_date_time_time_zone(body.get("end"), "end")
@@ -232,60 +263,89 @@ class CalendarStore:
     def update(
         self, user: User, event_id: str, body: dict[str, Any], if_match: str | None
     ) -> Instance:
+        """PATCH: a series/single event, or one occurrence (which becomes an exception)."""
         event, original = self.find(user.id, event_id)
-        current = self.instance(user.id, event_id)
-        if if_match is not None and not _etag_matches(if_match, current.change_key):
-            raise GraphError(
-                412,
-                "ErrorIrresolvableConflict",
-                "The send or update operation could not be performed because the change key "
-                "passed in the request does not match the current change key for the item.",
-            )
+        self._check_if_match(user.id, event_id, if_match)
         now = self._clock.now()
         if original is None:
             _check_writable(body, WRITABLE)
             patch = _normalise(body)
+            if "transactionId" in patch and patch.pop("transactionId") != event.transaction_id:
+                raise GraphError(
+                    400,
+                    "ErrorInvalidPropertyUpdate",
+                    "transactionId can't be changed once the event is created.",
+                )
             if patch.get("recurrence"):
                 recurrence.validate(patch["recurrence"])
-            event.data.update(patch)
-            self._check_online_meeting(user, event.data)
+            merged = {**event.data, **patch}
+            self._check_online_meeting(user, merged)
+            start, start_tz = event.start, event.start_tz
+            end, end_tz = event.end, event.end_tz
             if "start" in body:
-                event.start, event.start_tz = parse_date_time_time_zone(body["start"], "start")
+                start, start_tz = parse_date_time_time_zone(body["start"], "start")
             if "end" in body:
-                event.end, event.end_tz = parse_date_time_time_zone(body["end"], "end")
+                end, end_tz = parse_date_time_time_zone(body["end"], "end")
+            if end < start:
+                raise GraphError(
+                    400, "ErrorInvalidRequest", "The end of the event is before its start."
+                )
+            # Changing a series' pattern or times drops its exceptions, as Outlook does.
+            if event.recurrence is not None and ({"recurrence", "start", "end"} & body.keys()):
+                event.exceptions.clear()
+            event.data = merged
+            event.start, event.start_tz, event.end, event.end_tz = start, start_tz, end, end_tz
             event.change_key = new_change_key()
             event.modified = now
+            self._publish(user.id, event.id, "updated")
+            self._invite(user, event, "update")
         else:
             _check_writable(body, OCCURRENCE_WRITABLE)
-            stamp = original.strftime("%Y%m%dT%H%M%SZ")
-            override = event.exceptions.setdefault(stamp, OccurrenceOverride())
-            override.fields.update(_normalise(body))
+            stamp = stamp_of(original)
+            override = event.exceptions.get(stamp) or OccurrenceOverride()
+            fields = {**override.fields, **_normalise(body)}
+            new_start = override.start or original
+            new_end = override.end or (original + event.duration)
             if "start" in body:
-                override.start, _ = parse_date_time_time_zone(body["start"], "start")
+                new_start, _ = parse_date_time_time_zone(body["start"], "start")
             if "end" in body:
-                override.end, _ = parse_date_time_time_zone(body["end"], "end")
+                new_end, _ = parse_date_time_time_zone(body["end"], "end")
+            if new_end < new_start:
+                raise GraphError(
+                    400, "ErrorInvalidRequest", "The end of the event is before its start."
+                )
+            override.fields = fields
+            override.start, override.end = new_start, new_end
             override.change_key = new_change_key()
             override.modified = now
-        self._publish(user.id, event_id, "updated")
-        self._invite(user, event, "update")
+            event.exceptions[stamp] = override
+            event.modified = now
+            self._publish(user.id, event_id, "updated")
+            self._publish(user.id, event.id, "updated")
+            self._invite(user, event, "update", occurrence=stamp)
         return self.instance(user.id, event_id)
 
-    def delete(self, user: User, event_id: str) -> None:
+    def delete(self, user: User, event_id: str, if_match: str | None = None) -> None:
+        """DELETE: the organizer's delete of a meeting sends a cancellation to attendees."""
         event, original = self.find(user.id, event_id)
+        self._check_if_match(user.id, event_id, if_match)
+        now = self._clock.now()
         if original is None:
             del self.mailboxes[user.id][event.id]
-            if event.is_organizer:
-                self._invite(user, event, "cancel")
+            self.tombstones.setdefault(user.id, {})[event.id] = now
+            self._publish(user.id, event.id, "deleted")
+            self._invite(user, event, "cancel")
         else:
-            stamp = original.strftime("%Y%m%dT%H%M%SZ")
-            event.exceptions[stamp] = OccurrenceOverride(cancelled=True, modified=self._clock.now())
-            event.modified = self._clock.now()
-            if event.is_organizer:
-                self._invite(user, event, "cancel", occurrence=stamp)
-        self._publish(user.id, event_id, "deleted")
+            stamp = stamp_of(original)
+            event.exceptions[stamp] = OccurrenceOverride(cancelled=True, modified=now)
+            event.modified = now
+            self._publish(user.id, event_id, "deleted")
+            self._publish(user.id, event.id, "updated")
+            self._invite(user, event, "cancel", occurrence=stamp)
 
     def cancel(self, user: User, event_id: str, comment: str | None) -> None:
-        """Only the organizer cancels; attendees are told; it leaves the organizer's calendar."""
+        """Only the organizer cancels (event-cancel: an attendee gets 400 with this message);
+        attendees are told; the event leaves the organizer's calendar (Deleted Items)."""
         event, _ = self.find(user.id, event_id)
         if not event.is_organizer:
             raise GraphError(
@@ -293,19 +353,38 @@ class CalendarStore:
                 "ErrorAccessDenied",
                 "Your request can't be completed. You need to be an organizer to cancel a meeting.",
             )
+        before = len(self.invitations)
         self.delete(user, event_id)
-        if comment:
-            self.invitations[-1]["comment"] = comment
+        for invitation in self.invitations[before:]:
+            invitation["comment"] = comment
 
     # ---------------------------------------------------------------- helpers
+    def _check_if_match(self, user_id: str, event_id: str, if_match: str | None) -> None:
+        if if_match is None:
+            return
+        if not _etag_matches(if_match, self.instance(user_id, event_id).change_key):
+            raise GraphError(
+                412,
+                "ErrorIrresolvableConflict",
+                "The send or update operation could not be performed because the change key "
+                "passed in the request does not match the current change key for the item.",
+            )
+
     def _check_online_meeting(self, user: User, data: dict[str, Any]) -> None:
-        wants_teams = data.get("isOnlineMeeting") and (
+        wants_teams = bool(data.get("isOnlineMeeting")) and (
             data.get("onlineMeetingProvider", "teamsForBusiness") == "teamsForBusiness"
         )
         if not wants_teams:
             data.pop("onlineMeeting", None)
+            if not data.get("isOnlineMeeting"):
+                data.pop("onlineMeetingProvider", None)
             return
         if not user.teams_licence:
+            if self.unlicensed_teams == "silent":
+                data["isOnlineMeeting"] = False
+                data.pop("onlineMeetingProvider", None)
+                data.pop("onlineMeeting", None)
+                return
             raise GraphError(
                 400,
                 "ErrorInvalidRequest",
@@ -313,11 +392,17 @@ class CalendarStore:
                 "calendar (allowedOnlineMeetingProviders does not include it).",
             )
         data["onlineMeetingProvider"] = "teamsForBusiness"
-        if not data.get("onlineMeeting"):
+        if not (data.get("onlineMeeting") or {}).get("joinUrl"):
             thread = secrets.token_hex(16)
             data["onlineMeeting"] = {
                 "joinUrl": "https://teams.microsoft.com/l/meetup-join/19%3ameeting_"
-                f"{thread}%40thread.v2/0?context=%7b%22Tid%22%3a%22{user.tenant_id}%22%7d"
+                f"{thread}%40thread.v2/0?context=%7b%22Tid%22%3a%22{user.tenant_id}%22%2c"
+                f"%22Oid%22%3a%22{user.id}%22%7d",
+                "conferenceId": str(secrets.randbelow(10**9)),
+                "tollNumber": None,
+                "tollFreeNumbers": [],
+                "phones": [],
+                "quickDial": None,
             }
 
     def _publish(self, user_id: str, event_id: str, change: ChangeType) -> None:
@@ -347,10 +432,12 @@ class CalendarStore:
                 }
             )
             invitee = self._directory.find_user(address)
-            if invitee is not None:
-                self._mirror(invitee, event, kind)
+            if invitee is not None and invitee.id != organizer.id:
+                self._mirror(invitee, event, kind, occurrence)
 
-    def _mirror(self, invitee: User, event: StoredEvent, kind: str) -> None:
+    def _mirror(self, invitee: User, event: StoredEvent, kind: str, occurrence: str | None) -> None:
+        """The attendee's copy follows the organizer's event; a cancelled meeting (or
+        occurrence) stays in the attendee's calendar with isCancelled true until removed."""
         box = self.mailboxes.setdefault(invitee.id, {})
         copy_of = next(
             (e for e in box.values() if e.organizer_event == (event.owner, event.id)), None
@@ -377,27 +464,56 @@ class CalendarStore:
             change: ChangeType = "created"
         else:
             change = "updated"
+        was_cancelled = bool(copy_of.data.get("isCancelled"))
         copy_of.data = copy.deepcopy(event.data)
         copy_of.data.pop("singleValueExtendedProperties", None)
         copy_of.start, copy_of.end = event.start, event.end
         copy_of.start_tz, copy_of.end_tz = event.start_tz, event.end_tz
-        copy_of.exceptions = copy.deepcopy(event.exceptions)
-        if kind == "cancel" and event.id not in self.mailboxes.get(event.owner, {}):
+        exceptions: dict[str, OccurrenceOverride] = {}
+        for stamp, override in event.exceptions.items():
+            mine = copy_of.exceptions.get(stamp)
+            if mine is not None and (mine.cancelled or mine.fields.get("isCancelled")):
+                exceptions[stamp] = mine  # removed by the attendee, or already cancelled
+            elif override.cancelled:
+                exceptions[stamp] = OccurrenceOverride(fields={"isCancelled": True}, modified=now)
+            else:
+                exceptions[stamp] = copy.deepcopy(override)
+        copy_of.exceptions = exceptions
+        meeting_gone = event.id not in self.mailboxes.get(event.owner, {})
+        if was_cancelled or (kind == "cancel" and meeting_gone):
             copy_of.data["isCancelled"] = True
         copy_of.change_key, copy_of.modified = new_change_key(), now
+        if occurrence is not None:
+            original = datetime.strptime(occurrence, STAMP).replace(tzinfo=UTC)
+            self._publish(invitee.id, occurrence_id(copy_of.id, original), "updated")
         self._publish(invitee.id, copy_of.id, change)
 
     # ---------------------------------------------------------------- persistence
     def reset(self) -> None:
         self.mailboxes.clear()
         self.invitations.clear()
+        self.tombstones.clear()
         self.delta_token_max_age = timedelta(days=7)
+        self.unlicensed_teams = "error"
+
+    def tombstones_since(self, user_id: str, since: datetime) -> list[str]:
+        """Ids of top-level events deleted after `since` (older tombstones are pruned)."""
+        box = self.tombstones.get(user_id, {})
+        horizon = self._clock.now() - self.delta_token_max_age - timedelta(days=1)
+        for gone in [i for i, at in box.items() if at < horizon]:
+            del box[gone]
+        return [i for i, at in box.items() if at > since]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "events": [_event_to_dict(e) for box in self.mailboxes.values() for e in box.values()],
             "invitations": self.invitations,
+            "tombstones": {
+                user: {i: at.isoformat() for i, at in box.items()}
+                for user, box in self.tombstones.items()
+            },
             "delta_token_max_age_seconds": self.delta_token_max_age.total_seconds(),
+            "unlicensed_teams": self.unlicensed_teams,
         }
 
     def load_dict(self, data: dict[str, Any]) -> None:
@@ -406,6 +522,12 @@ class CalendarStore:
             event = _event_from_dict(raw)
             self.mailboxes.setdefault(event.owner, {})[event.id] = event
         self.invitations = list(data.get("invitations", []))
+        self.tombstones = {
+            user: {i: datetime.fromisoformat(at) for i, at in box.items()}
+            for user, box in data.get("tombstones", {}).items()
+        }
+        if data.get("unlicensed_teams") in ("error", "silent"):
+            self.unlicensed_teams = data["unlicensed_teams"]
         seconds = data.get("delta_token_max_age_seconds")
         if seconds:
             self.delta_token_max_age = timedelta(seconds=float(seconds))
@@ -462,15 +584,28 @@ def _check_writable(body: dict[str, Any], allowed: frozenset[str]) -> None:
 
 
 def _normalise(body: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a create/update body, enums checked against the CSDL's members."""
     data = {k: copy.deepcopy(v) for k, v in body.items() if not k.startswith("@odata")}
-    if "sensitivity" in data and data["sensitivity"] not in SENSITIVITIES:
-        raise GraphError(400, "ErrorInvalidRequest", "Invalid sensitivity value.")
+    for name, members in ENUMS.items():
+        if name in data and data[name] not in members:
+            raise GraphError(
+                400, "ErrorInvalidRequest", f"Invalid value '{data[name]}' for '{name}'."
+            )
+    if "body" in data:
+        item = data["body"]
+        kind = str((item or {}).get("contentType") or "text").lower()
+        if not isinstance(item, dict) or kind not in BODY_TYPES:
+            raise GraphError(400, "ErrorInvalidRequest", "Invalid itemBody.")
+        data["body"] = {"contentType": kind, "content": str(item.get("content") or "")}
     for attendee in data.get("attendees") or []:
         if not isinstance(attendee, dict) or not (attendee.get("emailAddress") or {}).get(
             "address"
         ):
             raise GraphError(400, "ErrorInvalidRecipients", "An attendee has no email address.")
         attendee.setdefault("type", "required")
+        if attendee["type"] not in ATTENDEE_TYPES:
+            raise GraphError(400, "ErrorInvalidRequest", "Invalid attendee type.")
+        attendee["emailAddress"].setdefault("name", attendee["emailAddress"]["address"])
         attendee["status"] = {"response": "none", "time": "0001-01-01T00:00:00Z"}
     return data
 
