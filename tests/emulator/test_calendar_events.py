@@ -319,3 +319,20 @@ async def test_cancelling_one_occurrence_tells_the_attendee(
     assert [o["isCancelled"] for o in theirs["value"]] == [False, True, False]
     assert {o["isOrganizer"] for o in theirs["value"]} == {False}
     assert theirs["value"][0]["organizer"]["emailAddress"]["address"] == "ann@contoso.com"
+
+
+async def test_outlook_timezone_applies_to_write_responses(
+    client: httpx.AsyncClient, state: EmulatorState, seed: Seed
+) -> None:
+    headers = {**auth(state, seed.ann.id), "Prefer": 'outlook.timezone="W. Europe Standard Time"'}
+    created = await client.post("/v1.0/me/events", json=meeting(), headers=headers)
+    assert created.headers["Preference-Applied"] == 'outlook.timezone="W. Europe Standard Time"'
+    assert created.json()["start"] == {
+        "dateTime": "2030-03-04T09:00:00.0000000",
+        "timeZone": "W. Europe Standard Time",
+    }
+    unknown = await client.get(
+        f"/v1.0/me/events/{created.json()['id']}",
+        headers={**headers, "Prefer": 'outlook.timezone="Mars/Olympus"'},
+    )
+    assert unknown.status_code == 400

@@ -19,6 +19,7 @@ from tests.emulator.calendar_fixtures import (
     full_round,
     meeting,
     path,
+    weekly,
 )
 from tests.emulator.conftest import Seed
 
@@ -262,3 +263,40 @@ async def test_delta_state_survives_an_emulator_restart(
         page_size=10,
     )
     assert round_.pages == [[]]  # the patch happened in the old process only
+
+
+async def test_query_option_names_are_case_insensitive(
+    client: httpx.AsyncClient, state: EmulatorState, seed: Seed
+) -> None:
+    """Microsoft's own sample sends `startdatetime`/`enddatetime`; the text says $deltaToken."""
+    headers = auth(state, seed.ann.id)
+    await create(client, headers, meeting())
+    first = await client.get(
+        "/v1.0/me/calendarView/delta",
+        params={"startdatetime": WINDOW["startDateTime"], "enddatetime": WINDOW["endDateTime"]},
+        headers=headers,
+    )
+    assert first.status_code == 200 and len(first.json()["value"]) == 1
+    token = parse_qs(urlsplit(first.json()["@odata.deltaLink"]).query)["$deltatoken"][0]
+    again = await client.get(
+        "/v1.0/me/calendarView/delta", params={"$deltaToken": token}, headers=headers
+    )
+    assert again.status_code == 200 and again.json()["value"] == []
+
+
+async def test_an_exception_changes_when_its_series_does(
+    client: httpx.AsyncClient, state: EmulatorState, seed: Seed
+) -> None:
+    headers = auth(state, seed.ann.id)
+    body = meeting(recurrence=weekly("2030-03-04", count=2)) | at("2030-03-04", "10:00", "10:30")
+    master = await create(client, headers, body)
+    items, delta_link, _ = await full_round(client, headers, params=WINDOW)
+    await client.patch(f"/v1.0/me/events/{items[0]['id']}", json={"subject": "a"}, headers=headers)
+    changes, delta_link, _ = await full_round(client, headers, path(delta_link))
+    assert [(c["id"], c["type"]) for c in changes] == [(items[0]["id"], "exception")]
+    await client.patch(
+        f"/v1.0/me/events/{master['id']}", json={"sensitivity": "private"}, headers=headers
+    )
+    changes, _, _ = await full_round(client, headers, path(delta_link))
+    assert {c["id"] for c in changes} == {items[0]["id"], items[1]["id"]}
+    assert {c["sensitivity"] for c in changes} == {"private"}

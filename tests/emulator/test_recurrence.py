@@ -170,6 +170,8 @@ def test_windows_time_zone_names_are_understood() -> None:
             "range": {"type": "numbered", "startDate": "2030-01-01", "numberOfOccurrences": 0},
         },
         {"pattern": {"type": "daily", "interval": 1}, "range": {"type": "endDate"}},
+        {"pattern": {"type": "daily", "interval": "x"}, "range": {"type": "noEnd"}},
+        {"pattern": {"type": "daily", "interval": 1}, "range": {"type": "noEnd"}},  # no startDate
     ],
 )
 def test_invalid_recurrences_are_refused(recurrence: dict) -> None:

@@ -50,14 +50,17 @@ def validate(recurrence: dict[str, Any]) -> None:
     range_ = recurrence.get("range")
     if not isinstance(pattern, dict) or not isinstance(range_, dict):
         raise _bad("A recurrence needs both 'pattern' and 'range'.")
+    try:
+        _check_members(pattern, range_)
+    except (TypeError, ValueError) as exc:
+        raise _bad("A recurrence member is missing or has an invalid value.") from exc
+
+
+def _check_members(pattern: dict[str, Any], range_: dict[str, Any]) -> None:
     kind = pattern.get("type")
     if kind not in PATTERN_TYPES:
         raise _bad(f"Unsupported recurrence pattern type {kind!r}.")
-    try:
-        interval = int(pattern.get("interval") or 0)
-    except (TypeError, ValueError) as exc:
-        raise _bad("Recurrence interval must be a number.") from exc
-    if interval < 1:
+    if int(pattern.get("interval") or 0) < 1:
         raise _bad("Recurrence interval must be at least 1.")
     days = pattern.get("daysOfWeek") or []
     if not isinstance(days, list) or any(str(d).lower() not in _DAYS for d in days):
@@ -76,12 +79,9 @@ def validate(recurrence: dict[str, Any]) -> None:
     range_type = range_.get("type")
     if range_type not in RANGE_TYPES:
         raise _bad(f"Recurrence range type {range_type!r} is invalid.")
-    try:
-        date.fromisoformat(str(range_.get("startDate")))
-        if range_type == "endDate":
-            date.fromisoformat(str(range_.get("endDate")))
-    except ValueError as exc:
-        raise _bad("startDate/endDate must be dates (YYYY-MM-DD).") from exc
+    date.fromisoformat(str(range_.get("startDate")))  # ValueError → 400 above
+    if range_type == "endDate":
+        date.fromisoformat(str(range_.get("endDate")))
     if range_type == "numbered" and int(range_.get("numberOfOccurrences") or 0) < 1:
         raise _bad("numberOfOccurrences must be at least 1.")
 

@@ -89,20 +89,30 @@ def _time_zone(request: Request, applied: list[str]) -> str | None:
     return tz
 
 
+def _query(request: Request, name: str) -> str | None:
+    """A query option, its name matched case-insensitively as Graph does ($deltaToken,
+    startdatetime... all appear in Microsoft's own samples)."""
+    wanted = name.lower()
+    for key, value in request.query_params.multi_items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
 def _select(request: Request) -> set[str] | None:
-    raw = request.query_params.get("$select")
+    raw = _query(request, "$select")
     return {s.strip() for s in raw.split(",") if s.strip()} if raw else None
 
 
 def _expand_ids(request: Request) -> set[str] | None:
-    raw = request.query_params.get("$expand")
+    raw = _query(request, "$expand")
     if not raw:
         return None
     return {m.lower() for m in _EXPAND.findall(raw)} or None
 
 
 def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
+    raw = _query(request, name)
     if raw is None or raw == "":
         return default
     try:
@@ -236,9 +246,15 @@ async def list_events(request: Request, principal: Caller) -> JSONResponse:
 @_both("/events", ["POST"])
 async def create_event(request: Request, principal: Caller) -> JSONResponse:
     user = _mailbox(request, principal, write=True)
+    applied: list[str] = []
+    tz = _time_zone(request, applied)
     event, _ = _store(request).create(user, await _body(request))
     item = _store(request).instance(user.id, event.id)
-    return _json(_render(request, item, None, expand_property_ids=_expand_ids(request)), status=201)
+    return _json(
+        _render(request, item, tz, expand_property_ids=_expand_ids(request)),
+        status=201,
+        applied=applied,
+    )
 
 
 @_both("/events/{event_id}", ["GET"])
@@ -258,10 +274,12 @@ async def get_event(event_id: str, request: Request, principal: Caller) -> JSONR
 @_both("/events/{event_id}", ["PATCH"])
 async def update_event(event_id: str, request: Request, principal: Caller) -> JSONResponse:
     user = _mailbox(request, principal, write=True)
+    applied: list[str] = []
+    tz = _time_zone(request, applied)
     item = _store(request).update(
         user, event_id, await _body(request), request.headers.get("if-match")
     )
-    return _json(_render(request, item, None))
+    return _json(_render(request, item, tz), applied=applied)
 
 
 @_both("/events/{event_id}", ["DELETE"])
@@ -281,8 +299,8 @@ async def cancel_event(event_id: str, request: Request, principal: Caller) -> Re
 
 
 def _window(request: Request) -> tuple[Any, Any]:
-    start = request.query_params.get("startDateTime")
-    end = request.query_params.get("endDateTime")
+    start = _query(request, "startDateTime")
+    end = _query(request, "endDateTime")
     if not start or not end:
         raise GraphError(
             400,
@@ -347,9 +365,8 @@ async def calendar_view_delta(request: Request, principal: Caller) -> JSONRespon
     """event: delta on a calendarView (docs: /graph/api/event-delta, /graph/delta-query-events)."""
     user = _mailbox(request, principal)
     engine: DeltaEngine = _state(request).calendar_delta
-    query = request.query_params
     for option in _NOT_ON_DELTA:
-        if option in query:
+        if _query(request, option) is not None:
             raise GraphError(
                 400,
                 "ErrorInvalidUrlQuery",
@@ -369,10 +386,11 @@ async def calendar_view_delta(request: Request, principal: Caller) -> JSONRespon
         applied.append(f"odata.maxpagesize={page_size}")
     base = _here(request)
     try:
-        if "$skiptoken" in query:
-            round_, index = engine.continue_round(user.id, query["$skiptoken"])
+        skip_token = _query(request, "$skiptoken")
+        if skip_token is not None:
+            round_, index = engine.continue_round(user.id, skip_token)
         else:
-            delta_token = query.get("$deltatoken")
+            delta_token = _query(request, "$deltatoken")
             window = None if delta_token else _window(request)
             round_, index = engine.start_round(
                 user.id, window=window, delta_token=delta_token or None, page_size=page_size

@@ -5,7 +5,9 @@ change feed, so subscriptions notify exactly as Outlook would.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import secrets
 import uuid
 from dataclasses import asdict, dataclass
@@ -74,6 +76,11 @@ BODY_TYPES = frozenset({"text", "html"})
 # (microsoftgraph/microsoft-graph-docs#9741, #22355), others a 400 (#7864). "error" (default)
 # answers 400; "silent" reproduces the quiet downgrade.
 UnlicensedTeams = Literal["error", "silent"]
+
+
+def combined_change_key(series_key: str, override: OccurrenceOverride) -> str:
+    digest = hashlib.sha256(f"{series_key}/{override.change_key}".encode()).digest()
+    return base64.b64encode(digest[:12]).decode()
 
 
 def not_found() -> GraphError:
@@ -200,7 +207,8 @@ class CalendarStore:
         if override is not None and not override.cancelled:
             start = override.start or start
             end = override.end or end
-            kind, change_key = "exception", override.change_key
+            # Changes when the exception or its series changes, stable otherwise.
+            kind, change_key = "exception", combined_change_key(master.change_key, override)
             modified = max(modified, override.modified or modified)
         return Instance(
             master,
