@@ -290,6 +290,9 @@ async def test_users_path_reaches_the_same_mailbox(
     )
     assert via_upn.status_code == 200
     assert set(via_upn.json()) == {"@odata.etag", "@odata.context", "id", "subject", "start"}
+    nobody = await client.get("/v1.0/users/nobody@contoso.com/events", headers=headers)
+    assert nobody.status_code == 404
+    assert nobody.json()["error"]["code"] == "ErrorInvalidUser"
     listed = await client.get("/v1.0/me/events", params={"$top": "1"}, headers=headers)
     assert [e["id"] for e in listed.json()["value"]] == [event["id"]]
 

@@ -58,9 +58,7 @@ def _mailbox(request: Request, principal: Principal, *, write: bool = False) -> 
     if ref is not None:
         wanted = state.directory.find_user(ref)
         if wanted is None:
-            raise GraphError(
-                404, "ErrorItemNotFound", "The specified object was not found in the store."
-            )
+            raise GraphError(404, "ErrorInvalidUser", f"The requested user '{ref}' is invalid.")
         if user is None or wanted.id != user.id:
             raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
     if user is None:
