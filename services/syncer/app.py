@@ -1,5 +1,6 @@
-"""Syncer wiring: consumes connections, connection commands, notifications and rosters;
-runs a timer for renewals and safety reconciliation."""
+"""Syncer wiring: consumes connections, connection commands, notifications and rosters
+(each becomes a pending job for the connection's worker); a timer renews subscriptions,
+reconciles, slides the window and wakes due work."""
 
 from __future__ import annotations
 
@@ -71,14 +72,16 @@ def build_service(settings: Settings, syncer_settings: SyncerSettings | None = N
         )
 
     async def timer() -> None:
+        """First tick at start: wakes work left pending by a previous run."""
         while True:
-            await asyncio.sleep(tuning.tick_seconds)
             try:
                 await handlers.tick()
             except Exception:  # a failed tick must not stop the next one
                 log.exception("syncer tick failed")
+            await asyncio.sleep(tuning.tick_seconds)
 
     async def close_clients() -> None:
+        await handlers.workers.stop()
         await http.aclose()
         await mongo.close()
 

@@ -1,29 +1,32 @@
-"""The syncer's seam: one method per message type, serial per connection.
+"""The syncer's seam: Kafka records and timers become pending jobs; jobs do the work.
 
-Records of one connection arrive in order on one partition; a per-connection lock also
-serialises the roster and timer paths, which come from other topics and tasks.
+Handlers only record durably what is wanted and wake the connection's worker (see
+`workers.py`), so they answer in milliseconds; `perform` runs one job for one connection,
+serially per connection, turning what Graph and the token store say into connection
+state instead of crashes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections import defaultdict
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.syncer.adapters.graph_calendar import GraphCalendar
 from services.syncer.adapters.store import SyncerStore
+from services.syncer.domain.jobs import Job, notice_already_covered
 from services.syncer.rounds import RoundRunner
 from services.syncer.settings import SyncerSettings
 from services.syncer.subscriptions import SubscriptionKeeper
 from services.syncer.tokens import SyncerTokens
+from services.syncer.workers import ConnectionWorkers, TryLater
 from shared.audit import AuditLog
 from shared.connections.events import ConnectionEvents
 from shared.connections.registry import ConnectionRegistry
 from shared.contracts.audit import AuditOperation, AuditOutcome
 from shared.contracts.commands import DisconnectCalendar, SyncNow
-from shared.contracts.connections import ConnectionConnected, connection_id_for
+from shared.contracts.connections import ConnectionConnected, ConnectionState, connection_id_for
 from shared.contracts.envelope import Envelope
 from shared.contracts.notifications import (
     GraphChangeNotified,
@@ -34,10 +37,19 @@ from shared.contracts.roster import RosterUpdated
 from shared.contracts.user_errors import UserErrorCode
 from shared.credentials.vault import TokenVault
 from shared.graph.errors import GraphError, NotConnected, ReauthorizationRequired
-from shared.messaging.consumer import Retryable
 from shared.observability.logging import get_logger
 
 log = get_logger(__name__)
+
+_SYNC_JOBS = (Job.RECREATE.value, Job.RENEW.value, Job.ROUND.value, Job.REEVALUATE.value)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class SyncerHandlers:
@@ -65,98 +77,83 @@ class SyncerHandlers:
         self.tokens = tokens
         self.audit = audit
         self.settings = settings
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.workers = ConnectionWorkers(store, settings, self.perform)
+        self._causes: dict[tuple[str, Job], Envelope] = {}  # for correlation only
+
+    async def _request(
+        self, cid: str, job: Job, cause: Envelope | None = None, **fields: Any
+    ) -> None:
+        """Durably asks for `job`, then wakes the worker (the record is acked after this)."""
+        await self.store.request(cid, job.value, _now(), **fields)
+        if cause is not None:
+            self._causes[(cid, job)] = cause
+        self.workers.kick(cid)
 
     # --- connections topic --------------------------------------------------------------
     async def on_connection_event(self, message: Envelope) -> None:
         if not isinstance(message, ConnectionConnected):
             return  # status/disconnected/failed snapshots are for the projector
         snapshot = message.payload
-        cid = snapshot.connection_id
-        async with self._locks[cid]:
-            current = await self.registry.get(cid)
-            if current is None or (
-                current.version > snapshot.version and current.state != "connected"
-            ):
-                return  # a later disconnect already happened: don't resurrect it
-            await self._guarded(
-                cid, snapshot.user_id, self._connect(cid, snapshot.user_id, message)
-            )
-
-    async def _connect(self, cid: str, user_id: str, cause: Envelope) -> None:
-        me = await self.graph.me(cid)
-        addresses = sorted({str(a) for a in (me.get("mail"), me.get("userPrincipalName")) if a})
-        await self.store.set_state(
-            cid,
-            user_id=user_id,
-            owner_addresses=addresses,
-            active=True,
-            delta_link=None,
-            window_start=None,
-            window_end=None,
-        )
-        await self._round(cid, cause)
-        await self.subscriptions.ensure(cid, user_id, cause)
+        current = await self.registry.get(snapshot.connection_id)
+        if current is None or current.state is not ConnectionState.CONNECTED:
+            return  # disconnected (or paused) since: don't resurrect it
+        await self._request(snapshot.connection_id, Job.CONNECT, message, user_id=snapshot.user_id)
 
     # --- connection commands ------------------------------------------------------------
     async def on_connection_command(self, message: Envelope) -> None:
         if isinstance(message, SyncNow):
             cid = connection_id_for(message.payload.user_id)
-            async with self._locks[cid]:
-                await self._guarded(cid, message.payload.user_id, self._round(cid, message))
+            state = await self.store.state(cid)
+            if state is not None and state.get("active"):
+                await self._request(cid, Job.ROUND, message)
         elif isinstance(message, DisconnectCalendar):
-            cid = connection_id_for(message.payload.user_id)
-            async with self._locks[cid]:
-                await self._disconnect(cid, message.payload.user_id, message)
-
-    async def _disconnect(self, cid: str, user_id: str, cause: Envelope) -> None:
-        """Stop syncing, delete tokens, delete the subscription (best-effort), tell everyone.
-        Meetings already imported stay; Outlook events SMVue created stay in Outlook."""
-        await self.store.set_state(cid, user_id=user_id, active=False, delta_link=None)
-        # Without a usable token the subscription can't be deleted: it then expires by itself.
-        with contextlib.suppress(NotConnected, ReauthorizationRequired, GraphError):
-            self.tokens.keep_for_cleanup(cid, await self.tokens.access_token(cid))
-        await self.vault.delete(cid)
-        await self.subscriptions.remove(cid, user_id, None, cause)
-        await self.store.drop_items(cid)
-        snapshot = await self.registry.disconnected(cid)
-        if snapshot is not None:
-            await self.events.publish("disconnected", snapshot, cause=cause)
+            command = message.payload
+            cid = connection_id_for(command.user_id)
+            await self.store.request(
+                cid,
+                Job.DISCONNECT.value,
+                _now(),
+                user_id=command.user_id,
+                active=False,  # no new sync work from now on
+                disconnect_requested_at=command.requested_at,
+            )
+            self._causes[(cid, Job.DISCONNECT)] = message
+            await self.workers.cancel(cid)  # an in-flight round must not delay it
+            self.workers.kick(cid)
 
     # --- notifications --------------------------------------------------------------------
     async def on_notification(self, message: Envelope) -> None:
         if isinstance(message, GraphChangeNotified):
-            cid = message.payload.connection_id
-            async with self._locks[cid]:
-                state = await self.store.state(cid)
-                started = state.get("round_started_at") if state else None
-                if started is not None and _aware(started) > message.payload.received_at:
-                    return  # coalesced: a round that began after this notice already ran
-                await self._guarded(
-                    cid, state.get("user_id", "") if state else "", self._round(cid, message)
-                )
+            notice = message.payload
+            state = await self.store.state(notice.connection_id)
+            if state is None or not state.get("active"):
+                return
+            started = state.get("round_started_at")
+            skew = timedelta(seconds=self.settings.notice_skew_seconds)
+            if notice_already_covered(
+                notice.received_at, _aware(started) if started else None, skew
+            ):
+                return  # coalesced: a round that began after this notice already ran
+            await self._request(notice.connection_id, Job.ROUND, message)
         elif isinstance(message, GraphLifecycleNotified):
             await self._lifecycle(message)
 
     async def _lifecycle(self, message: GraphLifecycleNotified) -> None:
-        cid = message.payload.connection_id
-        async with self._locks[cid]:
-            state = await self.store.state(cid)
-            if state is None or not state.get("active"):
-                return
-            user_id = str(state["user_id"])
-            event = message.payload.lifecycle_event
-            if event is LifecycleEvent.REAUTHORIZATION_REQUIRED:
-                work = self.subscriptions.renew(cid, user_id, message)
-            elif event is LifecycleEvent.SUBSCRIPTION_REMOVED:
-                work = self._recreate_and_resync(cid, user_id, message)
-            else:  # missed: some notifications were lost; a delta round catches up
-                work = self._round(cid, message)
-            await self._guarded(cid, user_id, work)
-
-    async def _recreate_and_resync(self, cid: str, user_id: str, cause: Envelope) -> None:
-        await self.subscriptions.recreate(cid, user_id, cause)
-        await self._round(cid, cause)
+        notice = message.payload
+        cid = notice.connection_id
+        state = await self.store.state(cid)
+        if state is None or not state.get("active"):
+            return
+        if notice.lifecycle_event is LifecycleEvent.MISSED:
+            await self._request(cid, Job.ROUND, message)  # lost notices: a delta round
+            return
+        current = await self.store.subscription(cid)
+        if current is None or current["subscription_id"] != notice.subscription_id:
+            return  # about a subscription we already replaced
+        if notice.lifecycle_event is LifecycleEvent.REAUTHORIZATION_REQUIRED:
+            await self._request(cid, Job.RENEW, message)
+        else:  # subscriptionRemoved: recreate it, then resync
+            await self._request(cid, Job.RECREATE, message)
 
     # --- roster ---------------------------------------------------------------------------
     async def on_roster(self, message: Envelope) -> None:
@@ -167,70 +164,151 @@ class SyncerHandlers:
         if not await self.store.put_roster(roster.manager_id, members, roster.version):
             return  # an older roster than the one we have
         cid = connection_id_for(roster.manager_id)
-        async with self._locks[cid]:
-            await self.rounds.reevaluate(cid, cause=message)
+        state = await self.store.state(cid)
+        if state is not None and state.get("active"):
+            await self._request(cid, Job.REEVALUATE, message)
 
     # --- timers ---------------------------------------------------------------------------
     async def tick(self) -> None:
-        """Renew subscriptions before expiry; reconcile (and slide the window) periodically;
-        retry subscription deletions that failed at disconnect."""
-        await self.subscriptions.retry_cleanups()
-        now = datetime.now(UTC)
+        """Renewals before expiry, safety reconciliation and window slides (a round), retried
+        subscription deletions, and waking workers whose jobs are due (also after a crash)."""
+        now = _now()
         soon = now + timedelta(minutes=self.settings.renew_before_minutes)
         for sub in await self.store.expiring_subscriptions(soon):
             cid = str(sub["_id"])
             state = await self.store.state(cid)
-            if state and state.get("active"):
-                async with self._locks[cid]:
-                    await self._guarded(
-                        cid,
-                        str(state["user_id"]),
-                        self.subscriptions.renew(cid, str(state["user_id"])),
-                    )
+            if state and state.get("active") and Job.RENEW.value not in state.get("pending", {}):
+                await self.store.request(cid, Job.RENEW.value, now)
         due = now - timedelta(seconds=self.settings.reconcile_seconds)
+        wanted = self.rounds.wanted_window(now)
         for state in await self.store.states(active=True):
             last = state.get("last_round_at")
-            if last is None or _aware(last) < due:
-                cid = str(state["_id"])
-                async with self._locks[cid]:
-                    await self._guarded(cid, str(state["user_id"]), self._round(cid, None))
+            window_start = state.get("window_start")
+            slid = window_start is not None and _aware(window_start) != wanted.start
+            stale = last is not None and _aware(last) < due
+            if (stale or slid) and Job.ROUND.value not in state.get("pending", {}):
+                await self.store.request(str(state["_id"]), Job.ROUND.value, now)
+        for cid in await self.store.with_pending(now):
+            self.workers.kick(cid)
+        await self.subscriptions.retry_cleanups()
 
-    # --- helpers ----------------------------------------------------------------------------
+    # --- jobs -------------------------------------------------------------------------------
+    async def perform(self, job: Job, state: dict[str, Any]) -> None:
+        cid = str(state["_id"])
+        user_id = str(state.get("user_id", ""))
+        cause = self._causes.pop((cid, job), None)
+        if job is Job.DISCONNECT:
+            await self._disconnect(cid, user_id, state, cause)
+            return
+        work: Awaitable[None]
+        if job is Job.CONNECT:
+            work = self._connect(cid, user_id, cause)
+        elif job is Job.RECREATE:
+            work = self._recreate(cid, user_id, cause)
+        elif job is Job.RENEW:
+            work = self.subscriptions.renew(cid, user_id, cause)
+        elif job is Job.ROUND:
+            work = self._round(cid, cause)
+        else:
+            work = self._reevaluate(cid, cause)
+        await self._guarded(cid, user_id, work)
+
+    async def _connect(self, cid: str, user_id: str, cause: Envelope | None) -> None:
+        me = await self.graph.me(cid)
+        addresses = sorted({str(a) for a in (me.get("mail"), me.get("userPrincipalName")) if a})
+        # A fresh start: the initial import is a full round of the window.
+        await self.store.set_state(
+            cid,
+            user_id=user_id,
+            owner_addresses=addresses,
+            active=True,
+            delta_link=None,
+            window_start=None,
+            window_end=None,
+        )
+        self.tokens.forget(cid)
+        await self._round(cid, cause)
+        await self.subscriptions.ensure(cid, user_id, cause)
+
+    async def _recreate(self, cid: str, user_id: str, cause: Envelope | None) -> None:
+        await self.subscriptions.recreate(cid, user_id, cause)
+        await self.store.request(cid, Job.ROUND.value, _now())  # then resync (a delta round)
+
     async def _round(self, cid: str, cause: Envelope | None) -> None:
-        outcome = await self.rounds.run(cid, cause=cause)
-        if outcome is not None:
-            snapshot = await self.registry.synced(cid, datetime.now(UTC))
-            if snapshot is not None:
-                await self.events.publish("status_changed", snapshot, cause=cause)
+        state = await self.store.state(cid)
+        if state is None or not state.get("active"):
+            return
+        await self.rounds.run(state, cause=cause)
+        snapshot = await self.registry.synced(cid, _now())
+        if snapshot is not None:
+            await self.events.publish("status_changed", snapshot, cause=cause)
 
-    async def _guarded(self, cid: str, user_id: str, work: Any) -> None:
+    async def _reevaluate(self, cid: str, cause: Envelope | None) -> None:
+        state = await self.store.state(cid)
+        if state is not None and state.get("active"):
+            await self.rounds.reevaluate(state, cause=cause)
+
+    async def _disconnect(
+        self, cid: str, user_id: str, state: dict[str, Any], cause: Envelope | None
+    ) -> None:
+        """Stop syncing, delete tokens, delete the subscription (best-effort), tell everyone.
+        Meetings already imported stay; Outlook events SMVue created stay in Outlook."""
+        current = await self.registry.get(cid)
+        asked = state.get("disconnect_requested_at")
+        if (
+            current is not None
+            and current.state is ConnectionState.CONNECTED
+            and current.connected_at is not None
+            and asked is not None
+            and _aware(current.connected_at) > _aware(asked)
+        ):
+            # Reconnected after this command was given: the command is stale.
+            await self.store.set_state(cid, active=True)
+            await self.store.request(cid, Job.CONNECT.value, _now())
+            return
+        await self.store.set_state(cid, active=False, delta_link=None)
+        await self.store.drop_pending(cid, *_SYNC_JOBS, Job.CONNECT.value)
+        # Keep the last access token in memory so a failed subscription delete can be
+        # retried; without a usable token the subscription simply expires by itself.
+        with contextlib.suppress(NotConnected, ReauthorizationRequired, GraphError):
+            self.tokens.keep_for_cleanup(cid, await self.tokens.access_token(cid))
+        await self.vault.delete(cid)
+        await self.subscriptions.remove(cid, user_id, None, cause)
+        await self.store.drop_items(cid)
+        snapshot = await self.registry.disconnected(cid)
+        if snapshot is not None:
+            await self.events.publish("disconnected", snapshot, cause=cause)
+
+    async def _guarded(self, cid: str, user_id: str, work: Awaitable[None]) -> None:
         """Turns what Graph and the token store say into connection state, not crashes."""
         try:
             await work
         except ReauthorizationRequired:
-            await self.store.set_state(cid, active=False)
-            snapshot = await self.registry.reauthorization_required(cid)
-            await self.audit.record(
-                AuditOperation.TOKEN_REFRESH_FAILED,
-                AuditOutcome.FAILED,
-                connection_id=cid,
-                user_id=user_id,
-                detail="invalid_grant: reconnect needed",
-            )
-            if snapshot is not None:
-                await self.events.publish("status_changed", snapshot)
+            await self._pause(cid, user_id)
         except NotConnected:
             await self.store.set_state(cid, active=False)
+            await self.store.drop_pending(cid, *_SYNC_JOBS)
         except GraphError as exc:
             if exc.transient:
-                raise Retryable(f"Graph {exc.status} {exc.code}", exc.retry_after) from exc
-            snapshot = await self.registry.failed(cid, UserErrorCode.GRAPH_UNAVAILABLE)
+                raise TryLater(f"Graph {exc.status} {exc.code}", exc.retry_after) from exc
             log.warning(
                 "graph refused the sync", connection_id=cid, status=exc.status, code=exc.code
             )
+            snapshot = await self.registry.failed(cid, UserErrorCode.GRAPH_UNAVAILABLE)
             if snapshot is not None:
                 await self.events.publish("status_changed", snapshot)
 
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    async def _pause(self, cid: str, user_id: str) -> None:
+        """The refresh token is dead: sync pauses until the person reconnects."""
+        await self.store.set_state(cid, active=False)
+        await self.store.drop_pending(cid, *_SYNC_JOBS)
+        snapshot = await self.registry.reauthorization_required(cid)
+        await self.audit.record(
+            AuditOperation.TOKEN_REFRESH_FAILED,
+            AuditOutcome.FAILED,
+            connection_id=cid,
+            user_id=user_id,
+            detail="invalid_grant: reconnect needed",
+        )
+        if snapshot is not None:
+            await self.events.publish("status_changed", snapshot)

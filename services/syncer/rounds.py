@@ -1,5 +1,6 @@
-"""One delta round for one mailbox: fetch, parse through the allow-list, decide 1:1s,
-publish meeting events, and only then save the new deltaLink (at-least-once, no loss)."""
+"""One delta round for one mailbox: fetch every page, parse through the allow-list, decide
+1:1s, publish meeting events, and only then save the new deltaLink (at-least-once: a crash
+before that repeats the round, and consumers drop what they already have)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,16 @@ from typing import Any
 
 from services.syncer.adapters.graph_calendar import GraphCalendar
 from services.syncer.adapters.store import SyncerStore
-from services.syncer.domain.graph_event import GraphEvent, RemovedEntry, parse_delta_item
-from services.syncer.domain.meetings import content_hash, snapshot, version_for
-from services.syncer.domain.one_on_one import OneOnOne, TeamMemberRef, classify
+from services.syncer.domain.graph_event import parse_delta_item
+from services.syncer.domain.one_on_one import TeamMemberRef
+from services.syncer.domain.reconcile import Plan, Published, plan_round
 from services.syncer.domain.window import Window, needs_new_round, window_for
 from services.syncer.settings import SyncerSettings
 from shared.audit import AuditLog
 from shared.contracts.audit import AuditOperation, AuditOutcome
 from shared.contracts.envelope import Envelope
-from shared.contracts.meetings import (
-    MeetingRemoval,
-    MeetingRemoved,
-    MeetingUpserted,
-    RemovalReason,
-    meeting_id_for,
-)
-from shared.graph.errors import GraphGone
+from shared.contracts.meetings import MeetingRemoved, MeetingUpserted
+from shared.graph.errors import GraphError, GraphGone
 from shared.messaging.publisher import Publisher
 from shared.observability.logging import get_logger
 
@@ -36,6 +31,7 @@ class RoundOutcome:
     upserted: int
     removed: int
     pages: int
+    full: bool
 
 
 def team_of(roster: dict[str, Any] | None) -> dict[str, TeamMemberRef]:
@@ -62,34 +58,51 @@ class RoundRunner:
         self._audit = audit
         self._settings = settings
 
-    async def run(
-        self, connection_id: str, *, cause: Envelope | None = None
-    ) -> RoundOutcome | None:
-        state = await self._store.state(connection_id)
-        if state is None or not state.get("active"):
-            return None
+    def wanted_window(self, now: datetime) -> Window:
+        return window_for(now, self._settings.past_days, self._settings.future_days)
+
+    async def run(self, state: dict[str, Any], *, cause: Envelope | None = None) -> RoundOutcome:
+        connection_id = str(state["_id"])
         now = datetime.now(UTC)
-        wanted = window_for(now, self._settings.past_days, self._settings.future_days)
+        wanted = self.wanted_window(now)
         current = (
-            Window(state["window_start"], state["window_end"])
+            Window(_aware(state["window_start"]), _aware(state["window_end"]))
             if state.get("window_start")
             else None
         )
-        delta_link = state.get("delta_link") if not needs_new_round(current, wanted) else None
+        # A deltaLink encodes its window: a moved window starts a fresh (full) round.
+        delta_link = None if needs_new_round(current, wanted) else state.get("delta_link")
         await self._store.set_state(connection_id, round_started_at=now)
         try:
-            result = await self._graph.delta_round(
-                connection_id, delta_link, wanted, self._settings.page_size
+            try:
+                result = await self._graph.delta_round(
+                    connection_id, delta_link, wanted, self._settings.page_size
+                )
+            except GraphGone:
+                if delta_link is None:
+                    raise
+                # The delta token expired: one full resync of the window, not a loop.
+                log.info("delta token gone: full resync", connection_id=connection_id)
+                delta_link = None
+                result = await self._graph.delta_round(
+                    connection_id, None, wanted, self._settings.page_size
+                )
+        except GraphError as exc:
+            await self._audit.record(
+                AuditOperation.DELTA_ROUND,
+                AuditOutcome.FAILED,
+                connection_id=connection_id,
+                user_id=state.get("user_id"),
+                http_status=exc.status,
+                graph_request_id=exc.request_id,
+                detail=exc.code,
+                cause=cause,
             )
-        except GraphGone:
-            # The delta token expired: a full resync of the window, not a loop.
-            log.info("delta token gone: full resync", connection_id=connection_id)
-            delta_link = None
-            result = await self._graph.delta_round(
-                connection_id, None, wanted, self._settings.page_size
-            )
+            raise
         full = delta_link is None
-        outcome = await self._apply(state, result.items, full=full, now=now, cause=cause)
+        items = [parse_delta_item(raw) for raw in result.items]  # bodies dropped here
+        plan = await self._plan(state, items, full=full, now=now)
+        await self._apply(state, plan, full=full, cause=cause)
         await self._store.set_state(
             connection_id,
             delta_link=result.delta_link,
@@ -101,111 +114,87 @@ class RoundRunner:
             AuditOperation.DELTA_ROUND,
             AuditOutcome.SUCCEEDED,
             connection_id=connection_id,
-            user_id=state["user_id"],
+            user_id=state.get("user_id"),
             graph_request_id=result.request_ids[-1] if result.request_ids else None,
             detail=f"{'full' if full else 'incremental'} round: {result.pages} page(s), "
-            f"{len(result.items)} item(s), {outcome.upserted} upserted, {outcome.removed} removed",
+            f"{len(items)} item(s), {len(plan.upserts)} upserted, "
+            f"{len(plan.removals)} removed",
             cause=cause,
         )
-        return RoundOutcome(outcome.upserted, outcome.removed, result.pages)
+        return RoundOutcome(len(plan.upserts), len(plan.removals), result.pages, full)
 
     async def reevaluate(
-        self, connection_id: str, *, cause: Envelope | None = None
+        self, state: dict[str, Any], *, cause: Envelope | None = None
     ) -> RoundOutcome:
-        """Re-decides every stored event (after a roster change), without calling Graph."""
-        state = await self._store.state(connection_id)
-        if state is None or not state.get("active"):
-            return RoundOutcome(0, 0, 0)
-        items = [doc["event"] for doc in await self._store.items(connection_id)]
-        return await self._apply(state, items, full=True, now=datetime.now(UTC), cause=cause)
+        """Re-decides every stored event (after a roster change) without calling Graph."""
+        items = [
+            parse_delta_item(doc["event"]) for doc in await self._store.items(str(state["_id"]))
+        ]
+        plan = await self._plan(state, items, full=True, now=datetime.now(UTC))
+        await self._apply(state, plan, full=False, cause=cause)
+        return RoundOutcome(len(plan.upserts), len(plan.removals), 0, True)
 
-    async def _apply(
-        self,
-        state: dict[str, Any],
-        raw_items: list[dict[str, Any]],
-        *,
-        full: bool,
-        now: datetime,
-        cause: Envelope | None,
-    ) -> RoundOutcome:
+    async def _plan(
+        self, state: dict[str, Any], items: list[Any], *, full: bool, now: datetime
+    ) -> Plan:
         connection_id = str(state["_id"])
         manager_id = str(state["user_id"])
-        owner_addresses = [a.lower() for a in state.get("owner_addresses", [])]
-        team = team_of(await self._store.roster(manager_id))
-        published = await self._store.published(connection_id)
-        seen_events: set[str] = set()
-        out: list[Envelope] = []
-        to_mark: list[tuple[str, str, str]] = []
-        to_unmark: list[str] = []
-        version = version_for(now, None)
-
-        def retract(meeting_id: str, event_id: str, reason: RemovalReason) -> None:
-            out.append(
-                MeetingRemoved.build(
-                    key=meeting_id,
-                    cause=cause,
-                    payload=MeetingRemoval(
-                        meeting_id=meeting_id,
-                        connection_id=connection_id,
-                        manager_id=manager_id,
-                        graph_event_id=event_id,
-                        reason=reason,
-                        version=version,
-                    ),
-                )
+        published = {
+            meeting_id: Published(
+                event_id=str(doc["event_id"]),
+                version=int(doc.get("version", 0)),
+                content_hash=doc.get("hash"),
+                live=bool(doc.get("live", True)),
             )
-            to_unmark.append(meeting_id)
+            for meeting_id, doc in (await self._store.published(connection_id)).items()
+        }
+        return plan_round(
+            items,
+            published,
+            connection_id=connection_id,
+            manager_id=manager_id,
+            owner_addresses=state.get("owner_addresses", []),
+            team=team_of(await self._store.roster(manager_id)),
+            now=now,
+            full=full,
+        )
 
-        for raw in raw_items:
-            item = parse_delta_item(raw)
-            meeting_id = meeting_id_for(connection_id, item.id)
-            seen_events.add(item.id)
-            if isinstance(item, RemovedEntry):
-                await self._store.drop_item(connection_id, item.id)
-                if meeting_id in published:
-                    retract(meeting_id, item.id, RemovalReason.DELETED)
-                continue
-            await self._store.put_item(connection_id, item.id, _allowed_json(item))
-            decision = _classify(item, owner_addresses, team)
-            if isinstance(decision, OneOnOne):
-                meeting = snapshot(
-                    item,
-                    decision,
-                    connection_id=connection_id,
-                    manager_id=manager_id,
-                    version=version_for(now, item.last_modified),
-                )
-                digest = content_hash(meeting)
-                if published.get(meeting_id, {}).get("hash") != digest:
-                    out.append(MeetingUpserted.build(key=meeting_id, payload=meeting, cause=cause))
-                    to_mark.append((meeting_id, item.id, digest))
-            elif meeting_id in published:
-                retract(meeting_id, item.id, RemovalReason.NO_LONGER_ONE_ON_ONE)
-
-        if full:  # what a full round did not return is no longer in the window
-            for meeting_id, doc in published.items():
-                if doc["event_id"] not in seen_events and meeting_id not in to_unmark:
-                    await self._store.drop_item(connection_id, doc["event_id"])
-                    retract(meeting_id, doc["event_id"], RemovalReason.OUT_OF_WINDOW)
-
+    async def _apply(
+        self, state: dict[str, Any], plan: Plan, *, full: bool, cause: Envelope | None
+    ) -> None:
+        connection_id = str(state["_id"])
+        out: list[Envelope] = [
+            MeetingUpserted.build(key=meeting.meeting_id, payload=meeting, cause=cause)
+            for meeting, _ in plan.upserts
+        ]
+        out += [
+            MeetingRemoved.build(key=removal.meeting_id, payload=removal, cause=cause)
+            for removal in plan.removals
+        ]
         await self._publisher.publish_all(out)  # acknowledged by Kafka before state moves on
-        for meeting_id, event_id, digest in to_mark:
-            await self._store.mark_published(meeting_id, connection_id, event_id, digest)
-        for meeting_id in to_unmark:
-            await self._store.unmark_published(meeting_id)
-        upserted = sum(isinstance(e, MeetingUpserted) for e in out)
-        return RoundOutcome(upserted, len(out) - upserted, 0)
+        for meeting, digest in plan.upserts:
+            await self._store.mark_published(
+                meeting.meeting_id,
+                connection_id,
+                meeting.graph_event_id,
+                version=meeting.version,
+                content_hash=digest,
+            )
+        for removal in plan.removals:
+            await self._store.mark_published(
+                removal.meeting_id,
+                connection_id,
+                removal.graph_event_id,
+                version=removal.version,
+                content_hash=None,
+            )
+        for event_id, event in plan.store_items.items():
+            await self._store.put_item(connection_id, event_id, event)
+        for event_id in plan.drop_items:
+            await self._store.drop_item(connection_id, event_id)
+        if full:  # the window's whole content was listed: forget everything else
+            await self._store.drop_items(connection_id, keep=set(plan.store_items))
 
 
-def _classify(event: GraphEvent, owner_addresses: list[str], team: dict[str, TeamMemberRef]) -> Any:
-    decision: Any = None
-    for address in owner_addresses or [""]:
-        decision = classify(event, address, team)
-        if isinstance(decision, OneOnOne):
-            return decision
-    return decision
-
-
-def _allowed_json(event: GraphEvent) -> dict[str, Any]:
-    """Allowed fields only, in Graph's own names, so a re-parse gives the same event."""
-    return event.model_dump(mode="json", by_alias=True, exclude_none=True)
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

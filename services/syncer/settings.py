@@ -11,10 +11,22 @@ class SyncerSettings(BaseSettings):
 
     past_days: int = Field(default=90, ge=0, le=365, description="Cadence look-back.")
     future_days: int = Field(default=30, ge=1, le=365, description="Upcoming 1:1s horizon.")
-    page_size: int = Field(default=50, ge=1, le=1000)
+    page_size: int = Field(default=50, ge=1, le=1000, description="Prefer: odata.maxpagesize.")
     subscription_minutes: int = Field(
-        default=10_000, ge=45, le=10_080, description="Outlook events allow up to 10080."
+        default=10_070, ge=45, le=10_080, description="Outlook events allow up to 10080."
     )
-    renew_before_minutes: int = Field(default=24 * 60, ge=5)
-    reconcile_seconds: float = Field(default=3600.0, ge=1.0, description="Safety delta round.")
+    renew_before_minutes: int = Field(default=24 * 60, ge=5, description="Renew this early.")
+    reconcile_seconds: float = Field(
+        default=3600.0, ge=1.0, description="Safety delta round per connection."
+    )
     tick_seconds: float = Field(default=15.0, ge=0.05, description="Timer resolution.")
+    notice_skew_seconds: float = Field(
+        default=2.0, ge=0.0, description="Clock-skew allowance when coalescing notices."
+    )
+    max_parallel_connections: int = Field(
+        default=32, ge=1, description="Connections worked on at once by one instance."
+    )
+    lease_seconds: float = Field(default=300.0, ge=5.0, description="Worker lease per job.")
+    retry_base_seconds: float = Field(default=2.0, gt=0, description="Job retry backoff base.")
+    retry_max_seconds: float = Field(default=300.0, gt=0, description="Job retry backoff cap.")
+    max_job_failures: int = Field(default=20, ge=1, description="Then the job is dropped.")

@@ -51,8 +51,9 @@ class SubscriptionKeeper:
         return datetime.now(UTC) + timedelta(minutes=self._syncer.subscription_minutes)
 
     async def ensure(self, connection_id: str, user_id: str, cause: Envelope | None = None) -> None:
-        if await self._store.subscription(connection_id) is None:
-            await self.create(connection_id, user_id, cause)
+        """After a (re)connect: a subscription kept from before a pause may have expired in
+        Graph meanwhile, so renew it (which recreates it if Graph no longer knows it)."""
+        await self.renew(connection_id, user_id, cause)
 
     async def create(self, connection_id: str, user_id: str, cause: Envelope | None = None) -> None:
         client_state = secrets.token_urlsafe(48)  # ≤ 128 characters, as Graph requires
@@ -111,6 +112,19 @@ class SubscriptionKeeper:
         except GraphNotFound:
             await self.recreate(connection_id, user_id, cause)
             return
+        except GraphError as exc:
+            await self._audit.record(
+                AuditOperation.SUBSCRIPTION_RENEW,
+                AuditOutcome.FAILED,
+                connection_id=connection_id,
+                user_id=user_id,
+                target_ids=[current["subscription_id"]],
+                http_status=exc.status,
+                graph_request_id=exc.request_id,
+                detail=exc.code,
+                cause=cause,
+            )
+            raise
         await self._store.put_subscription(
             connection_id, current["subscription_id"], expires, current["client_state_sha256"]
         )

@@ -1,27 +1,14 @@
-"""From a qualifying Graph event to the published meeting snapshot, and its version.
-
-The version is max(Graph's lastModifiedDateTime, the syncer's observation time) in µs. Graph's
-own change data alone is not enough: a roster change retracts or re-adds a meeting whose
-Graph data did not change, and that decision must win over the earlier one. Work per
-connection is serial (one partition), so observation times only grow.
-"""
+"""From a qualifying Graph event to the published meeting snapshot (allowed fields only),
+and the content hash that lets the syncer skip publishing what did not change (see
+`versions.py` for how the version is derived)."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 
 from services.syncer.domain.graph_event import GraphEvent
 from services.syncer.domain.one_on_one import OneOnOne
 from shared.contracts.meetings import MeetingSnapshot, MeetingSource, Person, meeting_id_for
-
-
-def to_micros(moment: datetime) -> int:
-    return int(moment.astimezone(UTC).timestamp() * 1_000_000)
-
-
-def version_for(observed_at: datetime, last_modified: datetime | None) -> int:
-    return max(to_micros(observed_at), to_micros(last_modified) if last_modified else 0)
 
 
 def snapshot(

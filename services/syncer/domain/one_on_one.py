@@ -7,6 +7,7 @@ matches — case-insensitively — a member of this manager's team; not private;
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -19,6 +20,7 @@ class NotOneOnOne(StrEnum):
     NOT_TWO_PEOPLE = "not_two_people"
     NOT_A_TEAM_MEMBER = "not_a_team_member"
     NO_TIMES = "no_times"
+    NOT_AN_OCCURRENCE = "not_an_occurrence"
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,12 @@ def people_on(event: GraphEvent) -> dict[str, str | None]:
 
 
 def classify(
-    event: GraphEvent, owner_address: str, team: dict[str, TeamMemberRef]
+    event: GraphEvent, owner_addresses: Collection[str], team: Mapping[str, TeamMemberRef]
 ) -> OneOnOne | NotOneOnOne:
-    """`team` maps lower-cased member e-mail → member."""
+    """`owner_addresses`: the connected user's addresses (mail, UPN, aliases); `team` maps
+    lower-cased member e-mail → member."""
+    if event.type == "seriesMaster":
+        return NotOneOnOne.NOT_AN_OCCURRENCE  # calendarView gives occurrences, not masters
     if event.sensitivity.lower() == "private":
         return NotOneOnOne.PRIVATE
     if event.is_all_day:
@@ -62,10 +67,10 @@ def classify(
     if event.start is None or event.end is None:
         return NotOneOnOne.NO_TIMES
     people = people_on(event)
-    owner = owner_address.lower()
-    others = [address for address in people if address != owner]
-    if owner not in people or len(people) != 2 or len(others) != 1:
-        return NotOneOnOne.NOT_TWO_PEOPLE
+    owners = {address.lower() for address in owner_addresses}
+    others = [address for address in people if address not in owners]
+    if len(others) != 1 or len(people) == len(others):
+        return NotOneOnOne.NOT_TWO_PEOPLE  # exactly the user and one other human
     member = team.get(others[0])
     if member is None:
         return NotOneOnOne.NOT_A_TEAM_MEMBER

@@ -1,0 +1,114 @@
+"""Deciding what to publish from what Graph returned (pure): upserts, retractions, and
+which events to keep for later re-evaluation.
+
+Input: the round's items (parsed through the allow-list), what consumers currently hold
+(`Published`), the user's addresses and the manager's team. A *full* round (first import,
+new window, expired token, roster re-evaluation) lists everything in the window, so a live
+meeting it does not list fell out of the window; an incremental round lists only changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from services.syncer.domain.graph_event import GraphEvent, RemovedEntry
+from services.syncer.domain.meetings import content_hash, snapshot
+from services.syncer.domain.one_on_one import OneOnOne, TeamMemberRef, classify
+from services.syncer.domain.versions import next_version
+from shared.contracts.meetings import (
+    MeetingRemoval,
+    MeetingSnapshot,
+    RemovalReason,
+    meeting_id_for,
+)
+
+
+@dataclass(frozen=True)
+class Published:
+    """What consumers hold for one meeting: a live snapshot, or a retraction (tombstone)."""
+
+    event_id: str
+    version: int
+    content_hash: str | None
+    live: bool
+
+
+@dataclass
+class Plan:
+    upserts: list[tuple[MeetingSnapshot, str]] = field(default_factory=list)  # with hash
+    removals: list[MeetingRemoval] = field(default_factory=list)
+    store_items: dict[str, dict[str, Any]] = field(default_factory=dict)  # event id → json
+    drop_items: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # every event id the round listed
+
+
+def plan_round(
+    items: Sequence[GraphEvent | RemovedEntry],
+    published: Mapping[str, Published],
+    *,
+    connection_id: str,
+    manager_id: str,
+    owner_addresses: Collection[str],
+    team: Mapping[str, TeamMemberRef],
+    now: datetime,
+    full: bool,
+) -> Plan:
+    out = Plan()
+    latest: dict[str, GraphEvent | RemovedEntry] = {}
+    for item in items:  # the same event may come twice in one round: the last one wins
+        latest.pop(item.id, None)
+        latest[item.id] = item
+
+    def retract(meeting_id: str, event_id: str, reason: RemovalReason) -> None:
+        held = published.get(meeting_id)
+        if held is None or not held.live:
+            return  # consumers hold nothing live: nothing to retract
+        out.removals.append(
+            MeetingRemoval(
+                meeting_id=meeting_id,
+                connection_id=connection_id,
+                manager_id=manager_id,
+                graph_event_id=event_id,
+                reason=reason,
+                version=next_version(now, None, held.version),
+            )
+        )
+
+    for event_id, item in latest.items():
+        out.seen.add(event_id)
+        meeting_id = meeting_id_for(connection_id, event_id)
+        if isinstance(item, RemovedEntry):
+            out.drop_items.add(event_id)
+            retract(meeting_id, event_id, RemovalReason.DELETED)
+            continue
+        out.store_items[event_id] = allowed_json(item)
+        decision = classify(item, owner_addresses, team)
+        if not isinstance(decision, OneOnOne):
+            retract(meeting_id, event_id, RemovalReason.NO_LONGER_ONE_ON_ONE)
+            continue
+        held = published.get(meeting_id)
+        meeting = snapshot(
+            item,
+            decision,
+            connection_id=connection_id,
+            manager_id=manager_id,
+            version=next_version(now, item.last_modified, held.version if held else None),
+        )
+        digest = content_hash(meeting)
+        if held is None or not held.live or held.content_hash != digest:
+            out.upserts.append((meeting, digest))
+
+    if full:
+        for meeting_id, held in published.items():
+            if held.live and held.event_id not in out.seen:
+                out.drop_items.add(held.event_id)
+                retract(meeting_id, held.event_id, RemovalReason.OUT_OF_WINDOW)
+    return out
+
+
+def allowed_json(event: GraphEvent) -> dict[str, Any]:
+    """Allowed fields only, in Graph's own names, so a re-parse gives the same event."""
+    return event.model_dump(mode="json", by_alias=True, exclude_none=True)

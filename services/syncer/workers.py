@@ -1,0 +1,128 @@
+"""One worker task per connection with work pending; at most one job at a time each.
+
+Kafka handlers and the timer only record pending jobs (durably) and `kick` the worker, so
+Graph calls — possibly waiting out a Retry-After — never hold a consumer: other mailboxes
+keep flowing. Across syncer instances a lease in the connection's state keeps one worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.syncer.adapters.store import SyncerStore
+from services.syncer.domain.jobs import Job, backoff_seconds, next_job
+from services.syncer.settings import SyncerSettings
+from shared.observability.logging import get_logger
+
+log = get_logger(__name__)
+
+RunJob = Callable[[Job, dict[str, Any]], Awaitable[None]]
+
+
+class TryLater(Exception):
+    """The job failed transiently: keep it pending and retry after `retry_after` (or a
+    backoff)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class ConnectionWorkers:
+    def __init__(self, store: SyncerStore, settings: SyncerSettings, run_job: RunJob) -> None:
+        self._store = store
+        self._settings = settings
+        self._run_job = run_job
+        self._owner = f"syncer-{uuid.uuid4().hex[:12]}"
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._slots = asyncio.Semaphore(settings.max_parallel_connections)
+
+    def kick(self, connection_id: str) -> None:
+        """Makes sure a worker will look at the connection's pending jobs soon."""
+        task = self._tasks.get(connection_id)
+        if task is not None and not task.done():
+            self._again.add(connection_id)  # the running worker looks once more at the end
+            return
+        self._tasks[connection_id] = asyncio.create_task(
+            self._drain(connection_id), name=f"sync-{connection_id}"
+        )
+
+    async def cancel(self, connection_id: str) -> None:
+        """Stops the connection's in-flight job (disconnect must not wait for a slow round)."""
+        task = self._tasks.pop(connection_id, None)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def stop(self) -> None:
+        for connection_id in list(self._tasks):
+            await self.cancel(connection_id)
+
+    def busy(self) -> int:
+        return sum(not task.done() for task in self._tasks.values())
+
+    async def _drain(self, connection_id: str) -> None:
+        ttl = timedelta(seconds=self._settings.lease_seconds)
+        async with self._slots:
+            if not await self._store.lease(connection_id, self._owner, _now(), ttl):
+                return  # another instance works on it; its lease runs out if it died
+            try:
+                while True:
+                    self._again.discard(connection_id)
+                    while await self._one(connection_id, ttl):
+                        pass
+                    if connection_id not in self._again:
+                        break
+            finally:
+                with contextlib.suppress(Exception):
+                    await self._store.release(connection_id, self._owner)
+
+    async def _one(self, connection_id: str, ttl: timedelta) -> bool:
+        """Runs the next pending job; False when there is nothing (more) to do now."""
+        state = await self._store.state(connection_id)
+        if state is None:
+            return False
+        retry_at = state.get("retry_at")
+        if retry_at is not None and _aware(retry_at) > _now():
+            return False  # backing off: the timer kicks it again when due
+        pending = state.get("pending") or {}
+        job = next_job(pending, bool(state.get("active")))
+        if job is None:
+            return False
+        requested_at = pending[job.value]
+        await self._store.lease(connection_id, self._owner, _now(), ttl)
+        try:
+            await self._run_job(job, state)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failures = int(state.get("failures") or 0) + 1
+            retry_after = exc.retry_after if isinstance(exc, TryLater) else None
+            if not isinstance(exc, TryLater):
+                log.exception("sync job failed", connection_id=connection_id, job=job.value)
+            if failures > self._settings.max_job_failures:
+                log.error("sync job abandoned", connection_id=connection_id, job=job.value)
+                await self._store.done(connection_id, job.value, requested_at)
+                return True
+            delay = retry_after or backoff_seconds(
+                failures, self._settings.retry_base_seconds, self._settings.retry_max_seconds
+            )
+            await self._store.defer(connection_id, _now() + timedelta(seconds=delay), failures)
+            return False
+        await self._store.done(connection_id, job.value, requested_at)
+        return True
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
