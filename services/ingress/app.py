@@ -44,13 +44,21 @@ def build_service(settings: Settings) -> Service:
     async def mongo_ready() -> bool:
         return await ping(mongo)
 
-    app = create_ops_app("ingress", {"mongodb": mongo_ready}, title="SMVue calendar ingress")
+    directory = SubscriptionDirectory()
+
+    async def directory_ready() -> bool:
+        return directory.ready
+
+    app = create_ops_app(
+        "ingress",
+        {"mongodb": mongo_ready, "subscriptions": directory_ready},
+        title="SMVue calendar ingress",
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.state.settings = settings
     app.state.publisher = publisher
     app.state.audit = AuditLog(publisher, "ingress")
-    app.state.subscription_directory = SubscriptionDirectory()
-    app.state.subscription_directory.follow(broker, settings)
+    app.state.subscription_directory = directory
     app.state.connect = ConnectHandlers(
         settings=settings,
         flows=flow_store.OAuthFlowStore(
@@ -80,4 +88,5 @@ def build_service(settings: Settings) -> Service:
         broker=broker,
         on_start=[create_indexes],
         on_stop=[close_clients],
+        background=[lambda: directory.follow(settings)],
     )

@@ -1,11 +1,19 @@
-"""The ingress's view of active subscriptions (id → connection, clientState hash), rebuilt
-from the compacted subscriptions topic at start and kept current while running."""
+"""The ingress's view of active subscriptions (id → connection, clientState hash), read in
+full from the compacted subscriptions topic by every ingress instance (no consumer group):
+rebuilt from the start at boot, kept current while running.
+
+One subscription per connection (the topic's key): a newer activation for a connection
+replaces its older subscription, so the live view equals what compaction keeps. Until the
+directory has read up to the end offsets it saw at start it is not `ready`, and the
+webhook answers 503 rather than rejecting notifications it simply hasn't learnt about yet.
+"""
 
 from __future__ import annotations
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
+import asyncio
+import contextlib
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from shared.contracts.subscriptions import (
@@ -23,30 +31,82 @@ log = get_logger(__name__)
 class SubscriptionDirectory:
     def __init__(self) -> None:
         self._by_id: dict[str, SubscriptionInfo] = {}
+        self._by_connection: dict[str, str] = {}
+        self._ready = asyncio.Event()
+        self._changed = asyncio.Event()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
 
     def get(self, subscription_id: str) -> SubscriptionInfo | None:
         return self._by_id.get(subscription_id)
 
+    async def lookup(self, subscription_id: str, grace: float) -> SubscriptionInfo | None:
+        """The subscription, waiting up to `grace` seconds for one the syncer has only just
+        published (Graph may notify before this instance read the activation)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while (found := self._by_id.get(subscription_id)) is None:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+        return found
+
     def apply(self, message: SubscriptionActivated | SubscriptionEnded) -> None:
         info = message.payload
+        previous = self._by_connection.get(info.connection_id)
         if isinstance(message, SubscriptionActivated):
+            if previous is not None and previous != info.subscription_id:
+                self._by_id.pop(previous, None)
             self._by_id[info.subscription_id] = info
+            self._by_connection[info.connection_id] = info.subscription_id
         else:
             self._by_id.pop(info.subscription_id, None)
+            if previous == info.subscription_id:
+                self._by_connection.pop(info.connection_id, None)
+        self._changed.set()
+        self._changed = asyncio.Event()
 
-    def follow(self, broker: KafkaBroker, settings: Settings) -> None:
-        """Reads the whole topic from the start in every ingress instance (no group)."""
+    async def follow(self, settings: Settings) -> None:
+        """Background job: read the topic from the start, then keep following it."""
+        topic = settings.topic(SUBSCRIPTIONS)
         adapter = SUBSCRIPTIONS.adapter()
-
-        @broker.subscriber(
-            settings.topic(SUBSCRIPTIONS),
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=None,
+            enable_auto_commit=False,
             auto_offset_reset="earliest",
-            ack_policy=AckPolicy.MANUAL,
-            title="ingress:subscription-directory",
         )
-        async def on_record(message: KafkaMessage) -> None:
-            try:
-                self.apply(adapter.validate_json(message.body))
-            except ValidationError:
-                log.warning("unreadable subscription record ignored")
+        await consumer.start()
+        try:
+            # Without a group, aiokafka assigns every partition, from the earliest offset.
+            consumer.subscribe([topic])
+            targets: dict[TopicPartition, int] | None = None
+            while True:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for record in records:
+                        try:
+                            self.apply(adapter.validate_json(record.value or b""))
+                        except ValidationError:
+                            log.warning("unreadable subscription record ignored")
+                if self.ready or not consumer.assignment():
+                    continue
+                if targets is None:  # the end of the topic as it was when we started
+                    targets = await consumer.end_offsets(list(consumer.assignment()))
+                if await _caught_up(consumer, targets):
+                    self._ready.set()
+                    log.info("subscription directory ready", subscriptions=len(self._by_id))
+        finally:
+            await consumer.stop()
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
+    for partition, end in targets.items():
+        if await consumer.position(partition) < end:
+            return False
+    return True

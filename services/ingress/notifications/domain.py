@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.contracts.notifications import LifecycleEvent
+from shared.contracts.notifications import ChangeNotice, LifecycleEvent, LifecycleNotice
 from shared.contracts.subscriptions import SubscriptionInfo
+
+CHANGE_TYPES = ("created", "updated", "deleted")
 
 
 class _Item(BaseModel):
@@ -24,7 +26,7 @@ class _Item(BaseModel):
     subscription_id: str = Field(alias="subscriptionId", max_length=128)
     client_state: str | None = Field(default=None, alias="clientState", max_length=256)
     tenant_id: str | None = Field(default=None, alias="tenantId", max_length=64)
-    subscription_expiration: datetime | None = Field(
+    subscription_expiration: AwareDatetime | None = Field(
         default=None, alias="subscriptionExpirationDateTime"
     )
 
@@ -71,6 +73,8 @@ class Verdict:
 def verify(item: _Item, known: SubscriptionInfo | None) -> Verdict:
     if known is None:
         return Verdict(None, Rejection.UNKNOWN_SUBSCRIPTION)
+    """Constant-time comparison of the presented clientState's SHA-256 with the published
+    hash (the syncer never publishes the secret itself)."""
     presented = hashlib.sha256((item.client_state or "").encode()).hexdigest()
     if not hmac.compare_digest(presented, known.client_state_sha256):
         return Verdict(None, Rejection.CLIENT_STATE_MISMATCH)
@@ -78,4 +82,33 @@ def verify(item: _Item, known: SubscriptionInfo | None) -> Verdict:
 
 
 def change_types(item: ChangeItem) -> list[str]:
-    return [c.strip() for c in item.change_type.split(",") if c.strip()]
+    """Graph may join several change types with commas; unknown ones are ignored."""
+    found = [c.strip() for c in item.change_type.split(",")]
+    return [c for c in CHANGE_TYPES if c in found]
+
+
+def change_notices(item: ChangeItem, known: SubscriptionInfo, now: datetime) -> list[ChangeNotice]:
+    """What the syncer gets for an accepted item: ids only, never the clientState."""
+    return [
+        ChangeNotice(
+            connection_id=known.connection_id,
+            subscription_id=item.subscription_id,
+            change_type=change_type,
+            resource_id=item.resource_data.id if item.resource_data else None,
+            tenant_id=item.tenant_id,
+            received_at=now,
+        )
+        for change_type in change_types(item)
+    ]
+
+
+def lifecycle_notice(
+    item: LifecycleItem, known: SubscriptionInfo, now: datetime
+) -> LifecycleNotice:
+    return LifecycleNotice(
+        connection_id=known.connection_id,
+        subscription_id=item.subscription_id,
+        lifecycle_event=item.lifecycle_event,
+        subscription_expires_at=item.subscription_expiration,
+        received_at=now,
+    )
