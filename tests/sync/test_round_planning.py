@@ -1,0 +1,133 @@
+"""Planning a round: what to publish, retract and keep, from what Graph listed (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.syncer.domain.graph_event import parse_delta_item
+from services.syncer.domain.one_on_one import TeamMemberRef
+from services.syncer.domain.reconcile import Plan, Published, plan_round
+from shared.contracts.meetings import RemovalReason, meeting_id_for
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+TEAM = {"bob@contoso.test": TeamMemberRef("m-bob", "bob@contoso.test", "Bob")}
+
+
+def raw(event_id: str, *attendees: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "subject": f"1:1 {event_id}",
+        "body": {"contentType": "html", "content": "MARKER-notes"},
+        "bodyPreview": "MARKER-notes",
+        "start": {"dateTime": "2026-12-01T10:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-12-01T10:30:00.0000000", "timeZone": "UTC"},
+        "organizer": {"emailAddress": {"address": "ann@contoso.test"}},
+        "attendees": [{"emailAddress": {"address": a}, "type": "required"} for a in attendees],
+        "lastModifiedDateTime": "2026-11-20T08:00:00Z",
+        **extra,
+    }
+
+
+def plan(items: list[dict[str, Any]], published: dict[str, Published], full: bool) -> Plan:
+    return plan_round(
+        [parse_delta_item(i) for i in items],
+        published,
+        connection_id="c1",
+        manager_id="ann",
+        owner_addresses=["ann@contoso.test"],
+        team=TEAM,
+        now=NOW,
+        full=full,
+    )
+
+
+def held(event_id: str, plan_: Plan | None = None, live: bool = True) -> dict[str, Published]:
+    mid = meeting_id_for("c1", event_id)
+    if plan_ is not None:
+        meeting, digest = plan_.upserts[0]
+        return {mid: Published(event_id, meeting.version, digest, live)}
+    return {mid: Published(event_id, 10, "h", live)}
+
+
+def test_a_one_on_one_is_published_with_allowed_fields_only() -> None:
+    result = plan([raw("e1", "bob@contoso.test"), raw("e2", "cy@contoso.test")], {}, full=True)
+    assert [m.graph_event_id for m, _ in result.upserts] == ["e1"]
+    meeting = result.upserts[0][0]
+    assert meeting.meeting_id == meeting_id_for("c1", "e1")
+    assert meeting.start == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    assert meeting.version == int(NOW.timestamp() * 1_000_000)
+    assert "MARKER" not in meeting.model_dump_json()
+    assert "MARKER" not in str(result.store_items)  # non-1:1s are kept too, bodiless
+    assert set(result.store_items) == {"e1", "e2"}
+
+
+def test_an_unchanged_meeting_is_not_published_again() -> None:
+    first = plan([raw("e1", "bob@contoso.test")], {}, full=True)
+    again = plan([raw("e1", "bob@contoso.test")], held("e1", first), full=False)
+    assert again.upserts == [] and again.removals == []
+
+
+def test_a_change_is_published_with_a_newer_version() -> None:
+    first = plan([raw("e1", "bob@contoso.test")], {}, full=True)
+    moved = plan([raw("e1", "bob@contoso.test", subject="moved")], held("e1", first), False)
+    assert moved.upserts[0][0].version > first.upserts[0][0].version
+
+
+def test_a_meeting_that_stops_qualifying_is_retracted() -> None:
+    first = plan([raw("e1", "bob@contoso.test")], {}, full=True)
+    result = plan([raw("e1", "bob@contoso.test", "cy@contoso.test")], held("e1", first), False)
+    assert [r.reason for r in result.removals] == [RemovalReason.NO_LONGER_ONE_ON_ONE]
+    assert result.removals[0].version > first.upserts[0][0].version
+
+
+def test_a_deleted_meeting_is_retracted_and_forgotten() -> None:
+    result = plan([{"id": "e1", "@removed": {"reason": "deleted"}}], held("e1"), full=False)
+    assert [r.reason for r in result.removals] == [RemovalReason.DELETED]
+    assert result.drop_items == {"e1"}
+
+
+def test_a_removed_non_meeting_retracts_nothing() -> None:
+    assert plan([{"id": "e9", "@removed": {"reason": "deleted"}}], {}, False).removals == []
+
+
+def test_a_full_round_retracts_what_fell_out_of_the_window() -> None:
+    result = plan([], held("e1"), full=True)
+    assert [r.reason for r in result.removals] == [RemovalReason.OUT_OF_WINDOW]
+    assert plan([], held("e1"), full=False).removals == []
+    assert plan([], held("e1", live=False), full=True).removals == []  # already retracted
+
+
+def test_a_readded_meeting_outranks_its_retraction() -> None:
+    tombstone = {meeting_id_for("c1", "e1"): Published("e1", 2**60, None, live=False)}
+    result = plan([raw("e1", "bob@contoso.test")], tombstone, full=False)
+    assert result.upserts[0][0].version == 2**60 + 1
+
+
+def test_the_last_listing_of_an_event_in_a_round_wins() -> None:
+    items = [raw("e1", "bob@contoso.test"), {"id": "e1", "@removed": {"reason": "deleted"}}]
+    assert plan(items, {}, full=False).upserts == []
+    items.reverse()
+    assert len(plan(items, {}, full=False).upserts) == 1
+
+
+def test_a_cancelled_occurrence_stays_published_as_cancelled() -> None:
+    result = plan(
+        [raw("e1", "bob@contoso.test", isCancelled=True, type="occurrence", seriesMasterId="s")],
+        {},
+        full=False,
+    )
+    meeting = result.upserts[0][0]
+    assert meeting.is_cancelled and meeting.series_master_id == "s"
+
+
+def test_time_zone_and_join_url_are_kept() -> None:
+    extra = {
+        "originalStartTimeZone": "W. Europe Standard Time",
+        "onlineMeeting": {"joinUrl": "https://teams.example/join/1"},
+        "start": {"dateTime": "2026-12-01T10:00:00.0000000", "timeZone": "UTC"},
+        "lastModifiedDateTime": (NOW - timedelta(days=1)).isoformat(),
+    }
+    meeting = plan([raw("e1", "bob@contoso.test", **extra)], {}, False).upserts[0][0]
+    assert meeting.original_time_zone == "W. Europe Standard Time"
+    assert meeting.join_url == "https://teams.example/join/1"
