@@ -42,7 +42,9 @@ def test_the_member_may_be_the_organizer() -> None:
 
 
 def test_any_of_the_users_addresses_counts_as_the_user() -> None:
-    decision = classify(event("bob@contoso.test", organizer="ann.manager@CONTOSO.test"), OWNER, TEAM)
+    decision = classify(
+        event("bob@contoso.test", organizer="ann.manager@CONTOSO.test"), OWNER, TEAM
+    )
     assert isinstance(decision, OneOnOne)
 
 
