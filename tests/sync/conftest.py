@@ -1,0 +1,47 @@
+"""The sync pipeline's world: emulator (as Outlook) over HTTPS, real Kafka and MongoDB, and
+the real ingress, syncer and projector running in-process with production wiring."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from services.syncer.settings import SyncerSettings
+from shared.infra.endpoints import InfraEndpoints
+from tests.fixtures.connect import connected_settings, seed_cloud, with_app
+from tests.fixtures.emulator import running_emulator
+from tests.fixtures.services import build, create_topics, running
+from tests.sync.world import World
+
+FAST_SYNCER = SyncerSettings(
+    tick_seconds=0.5,
+    reconcile_seconds=3600,
+    retry_base_seconds=0.2,
+    retry_max_seconds=2.0,
+    page_size=5,  # several pages per round, as with a busy calendar
+)
+
+
+@pytest.fixture
+async def world(infra: InfraEndpoints) -> AsyncIterator[World]:
+    async with running_emulator() as emulator:
+        delivery = emulator.state.subscriptions.settings
+        delivery.batch_window_seconds = 0.05
+        delivery.retry_base_seconds = 0.05
+        settings = connected_settings(infra.kafka_bootstrap_servers, infra.mongodb_uri, emulator)
+        cloud = seed_cloud(emulator, settings.oauth_redirect_uri)
+        settings = with_app(settings, cloud)
+        await create_topics(settings, partitions=2)
+        from services.syncer.app import build_service as build_syncer
+
+        async with (
+            running(build("ingress", settings)),
+            running(build_syncer(settings, FAST_SYNCER)),
+            running(build("projector", settings)),
+        ):
+            yield World(emulator, settings, cloud)
+        mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongodb_uri)
+        await mongo.drop_database(settings.mongodb_database)
+        await mongo.close()
