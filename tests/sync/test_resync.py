@@ -1,0 +1,104 @@
+"""Recovering from what Graph does to a long-running sync: an expired delta token, a removed
+subscription, throttling with Retry-After — and a safety net for each."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from shared.contracts.audit import AuditOperation, AuditRecorded
+from shared.contracts.subscriptions import SubscriptionActivated
+from shared.contracts.topics import AUDIT, SUBSCRIPTIONS
+from tests.fixtures.kafka import TopicReader
+from tests.sync.test_notifications import connected, create
+from tests.sync.world import World, subjects
+
+pytestmark = pytest.mark.integration
+
+
+def full_rounds(messages: list[object]) -> int:
+    return sum(
+        isinstance(m, AuditRecorded)
+        and m.payload.operation is AuditOperation.DELTA_ROUND
+        and (m.payload.detail or "").startswith("full")
+        for m in messages
+    )
+
+
+async def test_an_expired_delta_token_means_one_full_resync(world: World) -> None:
+    await connected(world)
+    await create(world, "before", 1)
+    await world.wait_read_model("ann", lambda d: subjects(d) == ["before"])
+    world.emulator.state.calendars.delta_token_max_age = timedelta(seconds=1)
+    await world.control("POST", "/clock/advance", json={"seconds": 5})
+    async with TopicReader(world.settings, AUDIT) as reader:
+        await reader.poll()
+        before = len(reader.messages)
+        await create(world, "after expiry", 2)
+        await world.wait_read_model("ann", lambda d: subjects(d) == ["after expiry", "before"])
+        await reader.poll()
+        assert full_rounds(reader.messages[before:]) == 1
+    gone = await world.control("GET", "/requests", params={"path_contains": "calendarView/delta"})
+    assert any(r["status"] == 410 for r in gone)
+
+
+async def test_a_removed_subscription_is_recreated_and_changes_flow_again(world: World) -> None:
+    await connected(world)
+    (old,) = await world.subscriptions()
+    await world.control("POST", "/notifications/pause")
+    await create(world, "while removed", 1)  # its notification dies with the subscription
+    async with TopicReader(world.settings, SUBSCRIPTIONS) as reader:
+        await world.control(
+            "POST",
+            f"/subscriptions/{old['id']}/lifecycle",
+            json={"lifecycleEvent": "subscriptionRemoved"},
+        )
+        await world.control("PATCH", "/notifications/controls", json={"paused": False})
+        await world.control("POST", "/notifications/flush")
+        await reader.wait_for(
+            lambda m: any(
+                isinstance(x, SubscriptionActivated) and x.payload.subscription_id != old["id"]
+                for x in m
+            )
+        )
+    (new,) = await world.subscriptions()
+    assert new["id"] != old["id"]
+    # The resync after recreating found the change made meanwhile; new changes notify again.
+    await world.wait_read_model("ann", lambda d: subjects(d) == ["while removed"])
+    await create(world, "after recreate", 2)
+    await world.wait_read_model("ann", lambda d: "after recreate" in subjects(d))
+
+
+async def test_throttling_is_honoured_and_never_exceeds_four_requests(world: World) -> None:
+    await connected(world)
+    await world.control("DELETE", "/requests")
+    await world.control(
+        "POST",
+        "/faults",
+        json={
+            "path_regex": "calendarView/delta",
+            "method": "GET",
+            "status": 429,
+            "retry_after": 1,
+            "count": 2,
+            "code": "ApplicationThrottled",
+        },
+    )
+    await create(world, "despite throttling", 1)
+    await world.wait_read_model("ann", lambda d: subjects(d) == ["despite throttling"])
+    # Then Sync Now with a burst of changes: still serial per mailbox.
+    for n in range(5):
+        await create(world, f"more {n}", 2 + n)
+    await world.sync_now("ann")
+    await world.wait_read_model("ann", lambda d: len(d) == 6)
+    log = await world.control("GET", "/requests", params={"limit": 5000})
+    mine = [r for r in log if r["mailbox"] == world.cloud.manager.id]
+    assert max(r["concurrency"] for r in mine) <= 4
+    delta = [r for r in mine if "calendarView/delta" in r["path"]]
+    throttled = [r for r in delta if r["status"] == 429]
+    assert len(throttled) == 2
+    # The retry waited for Retry-After (1 s) after each 429.
+    after = [r for r in delta if r["at"] > throttled[0]["at"]]
+    gap = datetime.fromisoformat(after[0]["at"]) - datetime.fromisoformat(throttled[0]["at"])
+    assert gap >= timedelta(seconds=0.9)
