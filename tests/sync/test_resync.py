@@ -8,8 +8,15 @@ from datetime import datetime, timedelta
 import pytest
 
 from shared.contracts.audit import AuditOperation, AuditRecorded
+from shared.contracts.connections import ConnectionState, ConnectionStatusChanged
 from shared.contracts.subscriptions import SubscriptionActivated
-from shared.contracts.topics import AUDIT, SUBSCRIPTIONS
+from shared.contracts.topics import (
+    AUDIT,
+    CONNECTION_COMMANDS,
+    CONNECTIONS,
+    NOTIFICATIONS,
+    SUBSCRIPTIONS,
+)
 from tests.fixtures.kafka import TopicReader
 from tests.sync.test_notifications import connected, create
 from tests.sync.world import World, subjects
@@ -102,3 +109,37 @@ async def test_throttling_is_honoured_and_never_exceeds_four_requests(world: Wor
     after = [r for r in delta if r["at"] > throttled[0]["at"]]
     gap = datetime.fromisoformat(after[0]["at"]) - datetime.fromisoformat(throttled[0]["at"])
     assert gap >= timedelta(seconds=0.9)
+
+
+async def test_a_dead_refresh_token_pauses_the_connection_cleanly(world: World) -> None:
+    await connected(world)
+    await world.control("POST", f"/users/{world.cloud.manager.id}/revoke-refresh-tokens", json={})
+    await world.control("POST", "/clock/advance", json={"hours": 3})  # access token expired
+    async with TopicReader(world.settings, CONNECTIONS, AUDIT) as reader:
+        await world.sync_now("ann")
+        await reader.wait_for(
+            lambda m: any(
+                isinstance(x, ConnectionStatusChanged)
+                and x.payload.state is ConnectionState.REAUTHORIZATION_REQUIRED
+                for x in m
+            )
+        )
+        await reader.wait_for(
+            lambda m: any(
+                isinstance(x, AuditRecorded)
+                and x.payload.operation is AuditOperation.TOKEN_REFRESH_FAILED
+                for x in m
+            )
+        )
+    (state,) = await world.mongo_docs("sync_state")
+    assert state["active"] is False
+    assert not state.get("pending")
+    # Nothing looped into a dead-letter topic; further notices for it are ignored quietly.
+    await create(world, "while paused", 1)
+    await world.sync_now("ann")
+    async with TopicReader(world.settings, CONNECTIONS) as reader:
+        await reader.poll()
+    for spec in (NOTIFICATIONS, CONNECTION_COMMANDS):
+        dead = await world.dead_letters(spec)
+        assert dead == [], spec.name
+    assert await world.one_on_ones("ann") == []

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from shared.contracts.commands import ConnectionCommandRequest, SyncNow
 from shared.contracts.connections import connection_id_for
 from shared.contracts.envelope import Envelope
 from shared.contracts.roster import Roster, RosterUpdated, TeamMember
+from shared.contracts.topics import TopicSpec
 from shared.messaging.broker import create_broker
 from shared.messaging.publisher import KafkaPublisher
 from shared.settings import Settings
@@ -117,6 +119,21 @@ class World:
             await asyncio.sleep(0.2)
         summary = [(d.get("subject"), d.get("start"), d.get("is_cancelled")) for d in docs]
         raise AssertionError(f"read model not as expected within {timeout}s: {summary}")
+
+    async def dead_letters(self, spec: TopicSpec) -> list[bytes]:
+        """Everything on the topic's dead-letter topic so far."""
+        consumer = AIOKafkaConsumer(
+            self.settings.dead_letter_topic(spec),
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            batch = await consumer.getmany(timeout_ms=1500)
+            return [r.value or b"" for records in batch.values() for r in records]
+        finally:
+            await consumer.stop()
 
     async def subscriptions(self) -> list[Doc]:
         found: list[Doc] = await self.control("GET", "/subscriptions")
