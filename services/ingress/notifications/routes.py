@@ -9,6 +9,7 @@ answers 503 + Retry-After: Graph delivers again later, nothing is lost.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -89,8 +90,11 @@ async def _accept(
     now = datetime.now(UTC)
     records: list[Envelope] = []
     rejected: list[tuple[str, str]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + UNKNOWN_SUBSCRIPTION_GRACE  # one grace per request, not per item
     for item in items:
-        known = await directory.lookup(item.subscription_id, UNKNOWN_SUBSCRIPTION_GRACE)
+        grace = max(0.0, deadline - loop.time())
+        known = await directory.lookup(item.subscription_id, grace)
         verdict = verify(item, known)
         if verdict.subscription is None:
             NOTIFICATIONS.labels(kind, str(verdict.rejection)).inc()
