@@ -1,17 +1,5 @@
-"""Session-wide fixtures: the real infrastructure every integration test shares."""
+"""Session-wide fixtures (see tests/fixtures/infra.py): `infra`, `unique_name`, `mongo_db`."""
 
-from __future__ import annotations
+from tests.fixtures.infra import infra, mongo_db, unique_name
 
-from collections.abc import Iterator
-
-import pytest
-
-from shared.infra.endpoints import InfraEndpoints
-from shared.infra.selection import integration_infrastructure
-
-
-@pytest.fixture(scope="session")
-def infra() -> Iterator[InfraEndpoints]:
-    """Real Kafka + MongoDB for the whole run (see shared/infra/selection.py for which)."""
-    with integration_infrastructure() as endpoints:
-        yield endpoints
+__all__ = ["infra", "mongo_db", "unique_name"]

@@ -1,7 +1,7 @@
 """`LocalInfra`: the local Kafka + MongoDB pair, idempotent up / down / status.
 
-The chosen ports are kept in `<home>/infra.json`, so `up` after `up` returns the running
-endpoints, and a restart reuses the same ports and data.
+State lives in `<home>/infra.json` (ports chosen once, pids of the last `up`), so `up`
+after `up` returns the running endpoints, and a restart reuses the same ports and data.
 """
 
 from __future__ import annotations
@@ -14,18 +14,23 @@ from shared.infra.endpoints import InfraEndpoints
 from shared.infra.kafka_local import LocalKafka
 from shared.infra.mongo_local import LocalMongo
 from shared.infra.paths import infra_home
-from shared.infra.processes import free_port, read_pid
+from shared.infra.ports import free_port
 
 DEFAULT_KAFKA_PORT = 19092
 DEFAULT_CONTROLLER_PORT = 19093
 DEFAULT_MONGO_PORT = 27027
+DEFAULT_PORTS = {
+    "kafka": DEFAULT_KAFKA_PORT,
+    "controller": DEFAULT_CONTROLLER_PORT,
+    "mongo": DEFAULT_MONGO_PORT,
+}
 
 
 @dataclass(frozen=True)
 class InfraStatus:
     kafka_running: bool
     mongo_running: bool
-    endpoints: InfraEndpoints | None
+    endpoints: InfraEndpoints | None  # None before the first `up` (no ports chosen yet)
 
     @property
     def running(self) -> bool:
@@ -33,27 +38,19 @@ class InfraStatus:
 
 
 class LocalInfra:
+    """One Kafka broker and one SecantusDB under `home` (default `$SMVUE_HOME/infra`).
+
+    `prefer_default_ports=False` skips 19092/19093/27027 and takes free ports: for test
+    instances that must not collide with a developer's `infra up`.
+    """
+
     def __init__(self, home: Path | None = None, *, prefer_default_ports: bool = True) -> None:
-        self.home = home or infra_home()
+        self.home = (home or infra_home()).resolve()
         self._prefer_defaults = prefer_default_ports
 
     @property
-    def _state_file(self) -> Path:
+    def state_file(self) -> Path:
         return self.home / "infra.json"
-
-    def _ports(self) -> dict[str, int]:
-        if self._state_file.exists():
-            saved: dict[str, int] = json.loads(self._state_file.read_text())
-            return saved
-        prefer = self._prefer_defaults
-        ports = {
-            "kafka": free_port(DEFAULT_KAFKA_PORT if prefer else None),
-            "controller": free_port(DEFAULT_CONTROLLER_PORT if prefer else None),
-            "mongo": free_port(DEFAULT_MONGO_PORT if prefer else None),
-        }
-        self.home.mkdir(parents=True, exist_ok=True)
-        self._state_file.write_text(json.dumps(ports))
-        return ports
 
     @property
     def kafka(self) -> LocalKafka:
@@ -68,23 +65,52 @@ class LocalInfra:
         return InfraEndpoints(self.kafka.bootstrap, self.mongo.uri)
 
     def up(self) -> InfraEndpoints:
-        """Starts what is not running; returns the endpoints either way."""
+        """Starts whichever is not running; returns the endpoints either way."""
         kafka, mongo = self.kafka, self.mongo
-        if read_pid(mongo.pid_file) is None:
+        if mongo.pid() is None:
             mongo.start()
-        if read_pid(kafka.pid_file) is None:
+        if kafka.pid() is None:
             kafka.start()
+        self._save(self._ports(), {"kafka": kafka.pid(), "mongo": mongo.pid()})
         return self.endpoints()
 
     def down(self) -> bool:
-        """Stops both; True if anything was running. Data is kept."""
+        """Stops both; True if anything was running. Data and ports are kept."""
+        if not self.state_file.exists():
+            return False
         stopped_kafka = self.kafka.stop()
         stopped_mongo = self.mongo.stop()
+        self._save(self._ports(), {"kafka": None, "mongo": None})
         return stopped_kafka or stopped_mongo
 
     def status(self) -> InfraStatus:
-        if not self._state_file.exists():
+        if not self.state_file.exists():
             return InfraStatus(False, False, None)
-        kafka_up = read_pid(self.kafka.pid_file) is not None
-        mongo_up = read_pid(self.mongo.pid_file) is not None
-        return InfraStatus(kafka_up, mongo_up, self.endpoints())
+        return InfraStatus(
+            self.kafka.pid() is not None, self.mongo.pid() is not None, self.endpoints()
+        )
+
+    def _ports(self) -> dict[str, int]:
+        state = self._load()
+        if state is not None:
+            return state
+        ports: dict[str, int] = {}
+        for name, default in DEFAULT_PORTS.items():
+            preferred = default if self._prefer_defaults else None
+            ports[name] = free_port(preferred, avoid=ports.values())
+        self._save(ports, {})
+        return ports
+
+    def _load(self) -> dict[str, int] | None:
+        try:
+            saved = json.loads(self.state_file.read_text())
+            ports = saved.get("ports", saved)  # older files held the ports only
+            return {name: int(ports[name]) for name in DEFAULT_PORTS}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def _save(self, ports: dict[str, int], pids: dict[str, int | None]) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"ports": ports, "pids": pids}, indent=2) + "\n")
+        tmp.replace(self.state_file)

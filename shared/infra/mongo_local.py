@@ -1,4 +1,9 @@
-"""SecantusDB (MongoDB wire protocol on WiredTiger), detached on loopback, data kept."""
+"""SecantusDB (the MongoDB wire protocol on WiredTiger), detached on loopback, data kept.
+
+It ships as a Python package (the `local` extra), so it runs from this environment's
+`secantusd-py`. An empty config file is passed so a `~/.secantus/secantusd.toml` on the
+developer's machine cannot change how the project's server behaves.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,10 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from shared.infra.processes import port_open, start_detached, stop_process, tail
+from shared.infra.ports import LOOPBACK, port_open, wait_port_closed
+from shared.infra.processes import kill_hard, read_pid, start_detached, stop_process, tail
+
+CACHE_SIZE = "256M"  # WiredTiger cache; its default (1G) is a lot on a shared 24 GiB box
 
 
 class MongoStartError(RuntimeError):
@@ -19,12 +27,12 @@ class MongoStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class LocalMongo:
-    home: Path
+    home: Path  # data, config, log and the pid file live here
     port: int
 
     @property
     def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+        return f"mongodb://{LOOPBACK}:{self.port}/?directConnection=true"
 
     @property
     def pid_file(self) -> Path:
@@ -34,26 +42,37 @@ class LocalMongo:
     def log_file(self) -> Path:
         return self.home / "mongo.log"
 
-    def _server(self) -> str:
-        candidate = Path(sys.executable).parent / "secantusd-py"
-        if not candidate.exists():
-            raise MongoStartError(
-                "SecantusDB is not installed in this environment: `uv sync --extra local`"
-            )
-        return str(candidate)
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    def pid(self) -> int | None:
+        return read_pid(self.pid_file, owner=self.home)
 
     def start(self, timeout: float = 60.0) -> None:
-        data = self.home / "data"
-        data.mkdir(parents=True, exist_ok=True)
+        """Starts the server detached and returns once it answers `ping`."""
+        if not wait_port_closed(self.port):
+            raise MongoStartError(
+                f"port {self.port} is taken by another process; stop it, or run "
+                f"`smvue-sync infra down` and delete {self.home.parent / 'infra.json'} "
+                "to pick new ports"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.home / "secantusd.toml"
+        config.write_text("# Settings are passed as flags by shared/infra/mongo_local.py.\n")
         start_detached(
             [
-                self._server(),
+                _server(),
+                "--config",
+                str(config),
                 "--host",
-                "127.0.0.1",
+                LOOPBACK,
                 "--port",
                 str(self.port),
                 "--storage-path",
-                str(data),
+                str(self.data_dir),
+                "--cache-size",
+                CACHE_SIZE,
                 "--log-level",
                 "WARNING",
             ],
@@ -63,12 +82,16 @@ class LocalMongo:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.pid() is None:
+                raise MongoStartError(
+                    f"SecantusDB exited while starting; log tail:\n{tail(self.log_file)}"
+                )
             if port_open(self.port) and self.answers_ping():
                 return
             time.sleep(0.2)
         raise MongoStartError(
-            f"SecantusDB did not answer on port {self.port} in {timeout:.0f}s; log tail:\n"
-            + tail(self.log_file)
+            f"SecantusDB did not answer on port {self.port} within {timeout:.0f}s; "
+            f"log tail:\n{tail(self.log_file)}"
         )
 
     def answers_ping(self) -> bool:
@@ -84,4 +107,17 @@ class LocalMongo:
         return True
 
     def stop(self) -> bool:
-        return stop_process(self.pid_file)
+        return stop_process(self.pid_file, owner=self.home)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (tests)."""
+        kill_hard(self.pid_file, owner=self.home)
+
+
+def _server() -> str:
+    candidate = Path(sys.executable).parent / "secantusd-py"
+    if not candidate.exists():
+        raise MongoStartError(
+            "SecantusDB is not installed in this environment: run `uv sync --extra local`"
+        )
+    return str(candidate)
