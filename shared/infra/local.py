@@ -6,7 +6,10 @@ after `up` returns the running endpoints, and a restart reuses the same ports an
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,23 +67,33 @@ class LocalInfra:
     def endpoints(self) -> InfraEndpoints:
         return InfraEndpoints(self.kafka.bootstrap, self.mongo.uri)
 
-    def up(self) -> InfraEndpoints:
-        """Starts whichever is not running; returns the endpoints either way."""
-        kafka, mongo = self.kafka, self.mongo
-        if mongo.pid() is None:
-            mongo.start()
-        if kafka.pid() is None:
-            kafka.start()
-        self._save(self._ports(), {"kafka": kafka.pid(), "mongo": mongo.pid()})
+    def up(self, timeout: float = 120.0) -> InfraEndpoints:
+        """Starts whichever is not running; returns once both answer, with their endpoints.
+
+        A server already running (maybe still starting, from a concurrent `up`) is waited
+        for, not started twice: `up` holds a lock on the home while it works.
+        """
+        with self._locked():
+            kafka, mongo = self.kafka, self.mongo
+            if mongo.pid() is None:
+                mongo.start()
+            else:
+                mongo.wait_ready(timeout)
+            if kafka.pid() is None:
+                kafka.start(timeout)
+            else:
+                kafka.wait_ready(timeout)
+            self._save(self._ports(), {"kafka": kafka.pid(), "mongo": mongo.pid()})
         return self.endpoints()
 
     def down(self) -> bool:
         """Stops both; True if anything was running. Data and ports are kept."""
         if not self.state_file.exists():
             return False
-        stopped_kafka = self.kafka.stop()
-        stopped_mongo = self.mongo.stop()
-        self._save(self._ports(), {"kafka": None, "mongo": None})
+        with self._locked():
+            stopped_kafka = self.kafka.stop()
+            stopped_mongo = self.mongo.stop()
+            self._save(self._ports(), {"kafka": None, "mongo": None})
         return stopped_kafka or stopped_mongo
 
     def status(self) -> InfraStatus:
@@ -89,6 +102,16 @@ class LocalInfra:
         return InfraStatus(
             self.kafka.pid() is not None, self.mongo.pid() is not None, self.endpoints()
         )
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _ports(self) -> dict[str, int]:
         state = self._load()

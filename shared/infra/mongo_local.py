@@ -80,6 +80,9 @@ class LocalMongo:
             self.pid_file,
             self.home,
         )
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.pid() is None:

@@ -45,9 +45,20 @@ def env_lines(stdout: str) -> dict[str, str]:
 
 def test_up_is_idempotent_and_down_stops_both(own_home: Path) -> None:
     try:
-        first = cli(own_home, "infra", "up")
-        assert first.returncode == 0, first.stderr
-        settings = env_lines(first.stdout)  # stdout is nothing but the env lines
+        racing = [
+            subprocess.Popen(
+                [SMVUE_SYNC, "infra", "up"],
+                env=cli_env(own_home),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outputs = [process.communicate(timeout=240) for process in racing]
+        assert [process.returncode for process in racing] == [0, 0], outputs
+        assert outputs[0][0] == outputs[1][0]  # two concurrent `up`s: one pair of servers
+        settings = env_lines(outputs[0][0])  # stdout is nothing but the env lines
         assert set(settings) == {"KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI"}
         assert settings["KAFKA_BOOTSTRAP_SERVERS"].startswith("127.0.0.1:")
         assert settings["MONGODB_URI"].startswith("mongodb://127.0.0.1:")
