@@ -106,9 +106,7 @@ class LocalKafka:
         for port in (self.port, self.controller_port):
             if not wait_port_closed(port):
                 raise KafkaStartError(
-                    f"port {port} is taken by another process; stop it, or run "
-                    f"`smvue-sync infra down` and delete {self.home.parent / 'infra.json'} "
-                    "to pick new ports"
+                    f"port {port} is taken by another process (it was free a moment ago)"
                 )
         java, classpath = _java(), f"{fetch_jars()}/*"
         self.home.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from shared.infra.endpoints import InfraEndpoints
 from shared.infra.kafka_local import LocalKafka
 from shared.infra.mongo_local import LocalMongo
 from shared.infra.paths import infra_home
-from shared.infra.ports import free_port
+from shared.infra.ports import free_port, wait_port_closed
 
 DEFAULT_KAFKA_PORT = 19092
 DEFAULT_CONTROLLER_PORT = 19093
@@ -74,6 +74,7 @@ class LocalInfra:
         for, not started twice: `up` holds a lock on the home while it works.
         """
         with self._locked():
+            self._move_off_taken_ports()
             kafka, mongo = self.kafka, self.mongo
             if mongo.pid() is None:
                 mongo.start()
@@ -102,6 +103,22 @@ class LocalInfra:
         return InfraStatus(
             self.kafka.pid() is not None, self.mongo.pid() is not None, self.endpoints()
         )
+
+    def _move_off_taken_ports(self) -> None:
+        """A stopped server's port taken meanwhile by another program: record a free one.
+
+        The data dirs do not depend on the ports (the one-node KRaft quorum elects itself
+        on a new controller port too), so only the printed endpoints change.
+        """
+        ports = self._ports()
+        running = {"kafka": self.kafka.pid(), "mongo": self.mongo.pid()}
+        owners = {"kafka": "kafka", "controller": "kafka", "mongo": "mongo"}
+        moved = dict(ports)
+        for name, server in owners.items():
+            if running[server] is None and not wait_port_closed(ports[name], timeout=5):
+                moved[name] = free_port(avoid=[p for n, p in moved.items() if n != name])
+        if moved != ports:
+            self._save(moved, {})
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -53,9 +53,7 @@ class LocalMongo:
         """Starts the server detached and returns once it answers `ping`."""
         if not wait_port_closed(self.port):
             raise MongoStartError(
-                f"port {self.port} is taken by another process; stop it, or run "
-                f"`smvue-sync infra down` and delete {self.home.parent / 'infra.json'} "
-                "to pick new ports"
+                f"port {self.port} is taken by another process (it was free a moment ago)"
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.home / "secantusd.toml"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from shared.infra.endpoints import InfraEndpoints
 from shared.infra.kafka_jars import jars_present
-from shared.infra.kafka_local import LocalKafka
+from shared.infra.kafka_local import LocalKafka, _cluster_id
 from shared.infra.local import LocalInfra
 from shared.infra.ports import free_port
 from shared.infra.processes import read_pid
@@ -88,7 +89,17 @@ def test_half_external_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_cluster_ids_never_look_like_flags() -> None:
-    from shared.infra.kafka_local import _cluster_id
-
     ids = [_cluster_id() for _ in range(2000)]
     assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+
+
+def test_a_stopped_servers_port_taken_by_another_program_is_moved(tmp_path: Path) -> None:
+    infra = LocalInfra(tmp_path, prefer_default_ports=False)
+    before = infra.endpoints()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", infra.mongo.port))
+        squatter.listen()
+        infra._move_off_taken_ports()
+    after = infra.endpoints()
+    assert after.kafka_bootstrap_servers == before.kafka_bootstrap_servers
+    assert after.mongodb_uri != before.mongodb_uri
