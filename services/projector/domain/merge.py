@@ -1,0 +1,136 @@
+"""How meeting and connection events become read-model documents, order-tolerant and
+idempotent.
+
+Every event is turned into a `VersionedWrite`. A document's `version` only grows: a write
+whose version is not newer than the stored one is dropped, so duplicates and out-of-order
+deliveries converge, and replaying a topic from the start rebuilds the same documents.
+
+- An upsert sets the meeting's whole snapshot (plus `member_email` in lower case for the
+  pair queries and `removed=false`).
+- A removal leaves a tombstone: `removed=true` with its version and only the identity
+  fields, so an older upsert arriving later can't bring the meeting back, and the
+  tombstone is the same whether the meeting was ever seen or not.
+- `created_in_smvue` and `smvue_command_id` are sticky. The writer publishes a meeting it
+  created (`created_in_smvue=true`); the syncer later sees the same meeting in Outlook
+  and can't know where it came from (`created_in_smvue=false`). Whatever the order, the
+  meeting is shown once, marked as created in SMVue: the flag is applied by a separate
+  unconditional update (`sticky`) and versioned writes never set it back to false.
+
+`apply_write` is the reference semantics of a write on one document (the adapter performs
+the same as MongoDB updates); the unit tests fold events through it in every order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.contracts.connections import ConnectionSnapshot
+from shared.contracts.meetings import MeetingRemoval, MeetingSnapshot
+
+Document = dict[str, Any]
+
+STICKY_FIELDS = ("created_in_smvue", "smvue_command_id")
+IDENTITY_FIELDS = ("connection_id", "manager_id", "graph_event_id")
+# Everything an upsert sets that a tombstone must not keep.
+SNAPSHOT_ONLY_FIELDS = tuple(
+    name
+    for name in (*MeetingSnapshot.model_fields, "member_email")
+    if name not in ("meeting_id", "version", *IDENTITY_FIELDS, *STICKY_FIELDS)
+)
+NOT_FROM_SMVUE: Mapping[str, Any] = {"created_in_smvue": False, "smvue_command_id": None}
+
+
+@dataclass(frozen=True)
+class VersionedWrite:
+    """One event's effect on one document, applied only if `version` is newer."""
+
+    doc_id: str
+    version: int
+    set_fields: Mapping[str, Any]
+    set_on_insert: Mapping[str, Any] = field(default_factory=dict)
+    unset_fields: tuple[str, ...] = ()
+    sticky: Mapping[str, Any] | None = None  # applied even when the write itself is stale
+
+
+def supersedes(stored_version: int | None, incoming_version: int) -> bool:
+    """The only ordering rule: strictly newer wins; equal is a duplicate."""
+    return stored_version is None or incoming_version > stored_version
+
+
+def meeting_upsert(meeting: MeetingSnapshot) -> VersionedWrite:
+    fields = meeting.model_dump(mode="python", exclude={"meeting_id", *STICKY_FIELDS})
+    fields["member_email"] = meeting.member.email.lower()
+    fields["removed"] = False
+    fields["removal_reason"] = None
+    sticky = sticky_fields(meeting)
+    if sticky is not None:
+        fields.update(sticky)
+    set_on_insert = {k: v for k, v in NOT_FROM_SMVUE.items() if k not in fields}
+    return VersionedWrite(
+        doc_id=meeting.meeting_id,
+        version=meeting.version,
+        set_fields=fields,
+        set_on_insert=set_on_insert,
+        sticky=sticky,
+    )
+
+
+def sticky_fields(meeting: MeetingSnapshot) -> dict[str, Any] | None:
+    """Only a writer's `created_in_smvue=true` is sticky; `false` says nothing."""
+    if not meeting.created_in_smvue:
+        return None
+    sticky: dict[str, Any] = {"created_in_smvue": True}
+    if meeting.smvue_command_id is not None:
+        sticky["smvue_command_id"] = meeting.smvue_command_id
+    return sticky
+
+
+def meeting_tombstone(removal: MeetingRemoval) -> VersionedWrite:
+    return VersionedWrite(
+        doc_id=removal.meeting_id,
+        version=removal.version,
+        set_fields={
+            "connection_id": removal.connection_id,
+            "manager_id": removal.manager_id,
+            "graph_event_id": removal.graph_event_id,
+            "version": removal.version,
+            "removed": True,
+            "removal_reason": removal.reason.value,
+        },
+        set_on_insert=dict(NOT_FROM_SMVUE),
+        unset_fields=SNAPSHOT_ONLY_FIELDS,
+    )
+
+
+def connection_write(snapshot: ConnectionSnapshot, event_type: str) -> VersionedWrite:
+    """The Integrations card: the latest snapshot by version, and which event said so."""
+    fields = snapshot.model_dump(mode="python", exclude={"connection_id"})
+    fields["last_event_type"] = event_type
+    return VersionedWrite(
+        doc_id=snapshot.connection_id, version=snapshot.version, set_fields=fields
+    )
+
+
+def apply_write(stored: Document | None, write: VersionedWrite) -> Document:
+    """What the conditional upsert + sticky update do to one document (pure model)."""
+    doc = None if stored is None else dict(stored)
+    if doc is None or supersedes(doc.get("version"), write.version):
+        if doc is None:
+            doc = {"_id": write.doc_id, **write.set_on_insert}
+        for name in write.unset_fields:
+            doc.pop(name, None)
+        doc.update(write.set_fields)
+        doc["version"] = write.version
+    if write.sticky is not None:
+        doc.update(write.sticky)
+    return doc
+
+
+def fold(writes: Iterable[VersionedWrite]) -> dict[str, Document]:
+    """All documents after applying `writes` in the given order."""
+    docs: dict[str, Document] = {}
+    for write in writes:
+        docs[write.doc_id] = apply_write(docs.get(write.doc_id), write)
+    return docs
