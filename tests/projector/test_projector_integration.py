@@ -329,6 +329,8 @@ async def test_malformed_records_are_dead_lettered_and_the_next_one_still_applie
 async def test_query_api_auth_ranges_cadence_and_connection_card(
     settings: Settings, api: httpx.AsyncClient, mongo: AsyncMongoClient[Doc]
 ) -> None:
+    ready = await api.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"mongodb": True}
     base = str(api.base_url)
     async with httpx.AsyncClient(base_url=base) as anonymous:
         for path in ("/v1/managers/ann/one-on-ones", "/v1/managers/ann/cadence"):
@@ -422,3 +424,9 @@ async def test_query_api_auth_ranges_cadence_and_connection_card(
         "last_error": None,
         "version": 4,
     }
+
+    # Carol's only meeting removed: her pair leaves the cadence list and its document goes.
+    await publish(settings, removal("c40", 2))
+    body = await eventually(cadence, lambda b: len(b["members"]) == 1)
+    assert body["members"][0]["member_email"] == "bob@contoso.test"
+    assert await db_of(mongo, settings).cadence.find_one({"_id": "ann:carol@x.test"}) is None

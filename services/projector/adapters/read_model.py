@@ -38,6 +38,10 @@ INDEXES = [
     IndexSpec(CONNECTIONS, [("user_id", 1)], name="user"),
 ]
 
+# What the dashboard and cadence count: not removed, and meetings on a day — a series
+# master (should one ever be published) stands for its occurrences, it isn't one.
+LIVE_OCCURRENCES: dict[str, Any] = {"removed": False, "event_type": {"$ne": "seriesMaster"}}
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -100,14 +104,18 @@ class MeetingStore:
             "manager_id": manager_id,
             "start": {"$lt": end},
             "end": {"$gt": start},
-            "removed": False,
+            **LIVE_OCCURRENCES,
         }
         return [doc async for doc in self._collection.find(query).sort([("start", 1), ("_id", 1)])]
 
     async def pair_history(self, pair: Pair, now: datetime) -> list[Document]:
         """What the pair's cadence needs: its meetings from 90 days back on, and the last
         one held before that (so "last held" survives a quiet quarter)."""
-        base = {"manager_id": pair.manager_id, "member_email": pair.member_email, "removed": False}
+        base = {
+            "manager_id": pair.manager_id,
+            "member_email": pair.member_email,
+            **LIVE_OCCURRENCES,
+        }
         window_start = now - LOOK_BACK
         recent = [
             doc
