@@ -28,14 +28,13 @@ CADENCE = "cadence"
 CONNECTIONS = "connections"
 
 INDEXES = [
-    IndexSpec(ONE_ON_ONES, [("manager_id", 1), ("start", 1)], name="manager_start"),
+    IndexSpec(ONE_ON_ONES, [("manager_id", 1), ("start", 1)]),
     IndexSpec(
         ONE_ON_ONES,
         [("manager_id", 1), ("member_email", 1), ("start", 1)],
-        name="manager_member_start",
     ),
-    IndexSpec(CADENCE, [("manager_id", 1), ("member_email", 1)], name="manager_member"),
-    IndexSpec(CONNECTIONS, [("user_id", 1)], name="user"),
+    IndexSpec(CADENCE, [("manager_id", 1), ("member_email", 1)]),
+    IndexSpec(CONNECTIONS, [("user_id", 1)]),
 ]
 
 # What the dashboard and cadence count: not removed, and meetings on a day — a series
