@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
@@ -44,6 +46,10 @@ async def test_kafka_takes_topics_named_after_unique_name(
     await admin.start()
     try:
         await admin.create_topics([NewTopic(f"{unique_name}.events", 1, 1)])
-        assert f"{unique_name}.events" in await admin.list_topics()
+        # Metadata reaches the broker a moment after the controller created the topic.
+        deadline = asyncio.get_running_loop().time() + 15
+        while f"{unique_name}.events" not in await admin.list_topics():
+            assert asyncio.get_running_loop().time() < deadline, "topic never listed"
+            await asyncio.sleep(0.1)
     finally:
         await admin.close()
