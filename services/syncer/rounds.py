@@ -10,7 +10,6 @@ from typing import Any
 
 from services.syncer.adapters.graph_calendar import GraphCalendar
 from services.syncer.adapters.store import SyncerStore
-from services.syncer.domain.graph_event import parse_delta_item
 from services.syncer.domain.one_on_one import TeamMemberRef
 from services.syncer.domain.reconcile import Plan, Published, plan_round
 from services.syncer.domain.window import Window, needs_new_round, window_for
@@ -20,6 +19,7 @@ from shared.contracts.audit import AuditOperation, AuditOutcome
 from shared.contracts.envelope import Envelope
 from shared.contracts.meetings import MeetingRemoved, MeetingUpserted
 from shared.graph.errors import GraphError, GraphGone
+from shared.graph.event import parse_delta_item
 from shared.messaging.publisher import Publisher
 from shared.observability.logging import get_logger
 

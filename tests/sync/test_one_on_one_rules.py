@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from services.syncer.domain.graph_event import GraphEvent
 from services.syncer.domain.one_on_one import NotOneOnOne, OneOnOne, TeamMemberRef, classify
+from shared.graph.event import GraphEvent
 
 OWNER = ["ann@contoso.test", "Ann.Manager@contoso.test"]
 TEAM = {"bob@contoso.test": TeamMemberRef("m-bob", "Bob@contoso.test", "Bob")}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.syncer.domain.graph_event import parse_delta_item
 from services.syncer.domain.one_on_one import TeamMemberRef
 from services.syncer.domain.reconcile import Plan, Published, plan_round
 from shared.contracts.meetings import RemovalReason, meeting_id_for
+from shared.graph.event import parse_delta_item
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 TEAM = {"bob@contoso.test": TeamMemberRef("m-bob", "bob@contoso.test", "Bob")}

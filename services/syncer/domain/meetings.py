@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 
-from services.syncer.domain.graph_event import GraphEvent
 from services.syncer.domain.one_on_one import OneOnOne
-from shared.contracts.meetings import MeetingSnapshot, MeetingSource, Person, meeting_id_for
+from shared.contracts.meetings import MeetingSnapshot, MeetingSource, Person
+from shared.graph.event import GraphEvent
+from shared.graph.meeting import meeting_from_event
 
 
 def snapshot(
@@ -19,42 +20,14 @@ def snapshot(
     manager_id: str,
     version: int,
 ) -> MeetingSnapshot:
-    assert event.start is not None and event.end is not None
-    organizer = None
-    if event.organizer and event.organizer.email_address and event.organizer.email_address.address:
-        organizer = Person(
-            email=event.organizer.email_address.address,
-            display_name=event.organizer.email_address.name,
-        )
-    kind = (
-        event.type
-        if event.type in ("singleInstance", "occurrence", "exception")
-        else "singleInstance"
-    )
-    return MeetingSnapshot(
-        meeting_id=meeting_id_for(connection_id, event.id),
+    return meeting_from_event(
+        event,
         connection_id=connection_id,
         manager_id=manager_id,
         member=Person(email=match.member.email, display_name=match.member.display_name),
         member_id=match.member.member_id,
-        organizer=organizer,
-        graph_event_id=event.id,
-        ical_uid=event.ical_uid,
-        series_master_id=event.series_master_id,
-        event_type=kind,
-        subject=(event.subject or "")[:1000],
-        start=event.start.utc(),
-        end=event.end.utc(),
-        original_time_zone=event.original_start_time_zone,
-        location=(event.location.display_name or None) if event.location else None,
-        join_url=event.online_meeting.join_url if event.online_meeting else None,
-        sensitivity=event.sensitivity
-        if event.sensitivity in ("normal", "personal", "confidential")
-        else "normal",
-        is_cancelled=event.is_cancelled,
-        change_key=event.change_key,
-        source=MeetingSource.OUTLOOK,
         version=version,
+        source=MeetingSource.OUTLOOK,
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.syncer.domain.graph_event import GraphEvent
+from shared.graph.event import GraphEvent
 
 
 class NotOneOnOne(StrEnum):

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.syncer.domain.graph_event import GraphEvent, RemovedEntry
 from services.syncer.domain.meetings import content_hash, snapshot
 from services.syncer.domain.one_on_one import OneOnOne, TeamMemberRef, classify
 from services.syncer.domain.versions import next_version
@@ -24,6 +23,7 @@ from shared.contracts.meetings import (
     RemovalReason,
     meeting_id_for,
 )
+from shared.graph.event import GraphEvent, RemovedEntry
 
 
 @dataclass(frozen=True)

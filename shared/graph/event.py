@@ -2,7 +2,8 @@
 
 calendarView delta can't `$select`, so pages arrive with bodies. This model has no body
 field at all and ignores everything not listed: the body is dropped at parse time and is
-never stored, logged or published.
+never stored, logged or published. The syncer (delta pages) and the writer (its own
+writes' answers) both parse events through it.
 """
 
 from __future__ import annotations
