@@ -1,5 +1,6 @@
 """Injected faults: matched by method + path regex, they add latency and/or answer an error
-(with Retry-After) instead of the real handler, `count` times (or until cleared)."""
+(with Retry-After) instead of the real handler, or hold the real handler's answer back,
+`count` times (or until cleared)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ class FaultRule:
     status: int | None = 503  # None = latency only, then the real handler
     retry_after: int | None = None  # seconds, sent as Retry-After
     latency_ms: int = 0
+    # Run the real handler (status None), then hold its answer: the write happened but the
+    # client hears late — or never, if it dies meanwhile (the crash-after-create case).
+    answer_delay_ms: int = 0
     count: int | None = 1  # remaining matches; None = until cleared
     code: str | None = None  # Graph error code; defaults by status
     message: str | None = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.syncer.domain.jobs import Job, backoff_seconds, next_job, notice_already_covered
-from services.syncer.domain.versions import next_version, to_micros
 from services.syncer.domain.window import needs_new_round, window_for
+from shared.contracts.meeting_versions import next_version, to_micros
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)
 

@@ -21,6 +21,17 @@ from emulators.msgraph.requestlog import LOGGED_HEADERS, RequestRecord, redact_q
 from emulators.msgraph.state import EmulatorState
 
 
+def _held(send: Send, delay_ms: int) -> Send:
+    """A `send` that waits before the answer starts (the handler's work is already done)."""
+
+    async def held(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(delay_ms / 1000)
+        await send(message)
+
+    return held
+
+
 class TrafficMiddleware:
     def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
         self.app = app
@@ -82,6 +93,9 @@ class TrafficMiddleware:
                         client_request_id=headers.get("client-request-id"),
                     )
                     await response(scope, receive, send_and_watch)
+                    return
+                if rule.answer_delay_ms:
+                    await self.app(scope, receive, _held(send_and_watch, rule.answer_delay_ms))
                     return
             await self.app(scope, receive, send_and_watch)
         finally:

@@ -53,6 +53,7 @@ class FaultIn(BaseModel):
     status: int | None = 503
     retry_after: int | None = None
     latency_ms: int = 0
+    answer_delay_ms: int = 0
     count: int | None = 1
     code: str | None = None
     message: str | None = None

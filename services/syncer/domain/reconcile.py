@@ -16,7 +16,7 @@ from typing import Any
 
 from services.syncer.domain.meetings import content_hash, snapshot
 from services.syncer.domain.one_on_one import OneOnOne, TeamMemberRef, classify
-from services.syncer.domain.versions import next_version
+from shared.contracts.meeting_versions import next_version
 from shared.contracts.meetings import (
     MeetingRemoval,
     MeetingSnapshot,

@@ -1,4 +1,5 @@
 """Meeting versions: a number that only grows per meeting, so consumers can drop stale ones.
+A contract rule: both producers of meeting events (syncer, writer) derive versions here.
 
 version = max(Graph's lastModifiedDateTime in µs, the syncer's observation time in µs,
 previous published version + 1).

@@ -1,0 +1,1 @@
+"""The writer's edges: Microsoft Graph and its own MongoDB collections."""
