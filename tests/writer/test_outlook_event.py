@@ -38,7 +38,7 @@ def schedule(**overrides: object) -> ScheduleMeetingRequest:
         "start": datetime(2026, 12, 3, 10, 0),
         "time_zone": "Europe/Paris",
         "meeting_type": "30min",
-        "prep_url": "https://app.smvue.test/prep/42?a=1&b=\"x\"",
+        "prep_url": 'https://app.smvue.test/prep/42?a=1&b="x"',
     }
     values.update(overrides)
     return ScheduleMeetingRequest.model_validate(values)

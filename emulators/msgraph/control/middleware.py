@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -19,6 +20,18 @@ from emulators.msgraph.faults import default_code
 from emulators.msgraph.principal import Principal
 from emulators.msgraph.requestlog import LOGGED_HEADERS, RequestRecord, redact_query
 from emulators.msgraph.state import EmulatorState
+
+
+def _with_request_ids(start: Message, client_request_id: str | None) -> Message:
+    """Graph answers every call with `request-id` (and echoes `client-request-id`), which
+    clients log and quote to support; error bodies already carry theirs."""
+    names = {name.lower() for name, _ in start.get("headers", [])}
+    if b"request-id" in names:
+        return start
+    request_id = str(uuid.uuid4())
+    extra = [(b"request-id", request_id.encode())]
+    extra.append((b"client-request-id", (client_request_id or request_id).encode()))
+    return {**start, "headers": [*start.get("headers", []), *extra]}
 
 
 def _held(send: Send, delay_ms: int) -> Send:
@@ -64,6 +77,8 @@ class TrafficMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                if path.startswith("/v1.0/"):
+                    message = _with_request_ids(message, headers.get("client-request-id"))
             await send(message)
 
         started = time.perf_counter()
