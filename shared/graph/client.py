@@ -17,7 +17,13 @@ from typing import Any
 
 import httpx
 
-from shared.graph.errors import GraphError, GraphUnauthorized, GraphUnavailable, error_for
+from shared.graph.errors import (
+    GraphError,
+    GraphThrottled,
+    GraphUnauthorized,
+    GraphUnavailable,
+    error_for,
+)
 from shared.graph.limiter import MailboxLimiter
 from shared.graph.tokens import AccessTokenSource
 from shared.observability import metrics
@@ -109,6 +115,13 @@ class GraphClient:
         attempt = 0
         while True:
             attempt += 1
+            blocked = self.limiter.blocked_for(connection_id)
+            if blocked > self._retry.max_delay:
+                # Graph asked this mailbox to wait longer than we would: fail fast rather
+                # than hold the caller (and the records queued behind it) that long.
+                raise GraphThrottled(
+                    429, "mailboxBackingOff", "the mailbox is backing off", None, blocked
+                )
             token = await self._tokens.access_token(connection_id, force_refresh=refreshed)
             request_headers = {
                 "Authorization": f"Bearer {token}",

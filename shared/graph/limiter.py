@@ -42,6 +42,11 @@ class MailboxLimiter:
         box = self._mailboxes.setdefault(mailbox, _Mailbox(self._concurrency))
         box.blocked_until = max(box.blocked_until, time.monotonic() + seconds)
 
+    def blocked_for(self, mailbox: str) -> float:
+        """Seconds this mailbox must still wait before its next request (0 if none)."""
+        box = self._mailboxes.get(mailbox)
+        return 0.0 if box is None else max(0.0, box.blocked_until - time.monotonic())
+
     def in_flight(self, mailbox: str) -> int:
         box = self._mailboxes.get(mailbox)
         return 0 if box is None else self._concurrency - box.semaphore._value

@@ -53,8 +53,22 @@ class VaultTokenSource:
         result = None
         if accounts:
             result = app.acquire_token_silent_with_error(
-                self._settings.oauth_scopes, account=accounts[0], force_refresh=force_refresh
+                granted_scopes(cache, self._settings.oauth_scopes),
+                account=accounts[0],
+                force_refresh=force_refresh,
             )
         token = result.get("access_token") if result else None
         changed = cache.serialize() if cache.has_state_changed else None
         return (str(token) if token else None), changed
+
+
+def granted_scopes(cache: msal.SerializableTokenCache, wanted: list[str]) -> list[str]:
+    """The scopes to refresh with: those of `wanted` the person actually granted (a
+    read-only grant must refresh as read-only — asking for more fails as unconsented).
+    Graph names them bare or under its resource URI; both count."""
+    granted: set[str] = set()
+    for entry in cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+        for scope in str(entry.get("target", "")).split():
+            granted.add(scope.rsplit("/", 1)[-1].lower())
+    chosen = [scope for scope in wanted if scope.lower() in granted]
+    return chosen or wanted

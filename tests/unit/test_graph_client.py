@@ -63,6 +63,27 @@ async def test_throttling_beyond_patience_raises_with_retry_after() -> None:
     assert sleeps == []
 
 
+async def test_a_mailbox_backing_off_longer_than_our_patience_fails_fast() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(429, headers={"Retry-After": "600"})
+
+    client = client_for(handler, [], Tokens())
+    with pytest.raises(GraphThrottled):
+        await client.get("c1", "/me/events", operation="list")
+    with pytest.raises(GraphThrottled) as caught:
+        await client.get("c1", "/me/events", operation="list")
+    assert len(calls) == 1  # the second call never reached Graph
+    assert caught.value.retry_after is not None and caught.value.retry_after > 590
+    client.limiter.block("c2", 0)
+    calls.clear()
+    with pytest.raises(GraphThrottled):  # another mailbox still asks Graph itself
+        await client.get("c2", "/me/events", operation="list")
+    assert len(calls) == 1
+
+
 async def test_a_401_refreshes_the_token_once() -> None:
     seen: list[str] = []
 

@@ -4,6 +4,7 @@ create are never touched, and each failure ends with the help page's words."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from emulators.msgraph.calendar.model import StoredEvent
+from emulators.msgraph.directory import TenantPolicy
+from emulators.msgraph.faults import FaultRule
 from services.writer.domain.outlook_event import SMVUE_TAG_ID
 from shared.contracts.audit import AuditOperation, AuditOutcome, AuditRecorded
 from shared.contracts.commands import (
@@ -95,6 +98,18 @@ def writes_to(world: World, event_id: str) -> list[str]:
     """Every write the emulator saw on one event (the request log, faults included)."""
     records = world.emulator.state.request_log.query(path_contains=event_id)
     return [f"{r.method} {r.path}" for r in records if r.method in ("POST", "PATCH", "DELETE")]
+
+
+async def eventually_logged(world: World, path: str, method: str, timeout: float = 30) -> None:
+    """Waits until the emulator has answered a request to exactly `path`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        records = world.emulator.state.request_log.query(path_contains=path)
+        if any(r.method == method and r.path.endswith(path) for r in records):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {method} {path} within {timeout}s")
 
 
 async def connected(world: World) -> None:
@@ -271,3 +286,157 @@ async def test_reschedule_and_cancel_refuse_events_smvue_did_not_create(world: W
         await audit.wait_for(
             lambda m: sum(1 for x in m if x.payload.operation is AuditOperation.WRITE_REFUSED) >= 3
         )
+
+
+async def test_each_failure_ends_with_its_code_and_the_help_pages_words(world: World) -> None:
+    """Not connected, no Teams licence (refused up front, and Graph's quiet downgrade),
+    throttled past patience, deleted in Outlook meanwhile, and a conflict resolved."""
+    await world.roster("ann", world.cloud.member.mail, version=1)
+    faults = world.emulator.state.faults
+    async with (
+        running(build("writer", world.settings)),
+        TopicReader(world.settings, COMMAND_OUTCOMES) as outcomes,
+    ):
+        # Not connected yet.
+        lonely = new_id("lonely")
+        await world.publish(schedule(lonely))
+        failed = await outcome(outcomes, lonely)
+        assert isinstance(failed, CommandFailed)
+        assert (failed.payload.code, failed.payload.message) == (
+            "calendar_not_connected",
+            "Outlook Calendar is not connected",
+        )
+
+        result = await connect_user(world.emulator, world.settings, "ann", world.cloud.manager.mail)
+        assert result.status == "connected"
+
+        # No Teams licence: refused before any event is made.
+        world.cloud.manager.teams_licence = False
+        no_teams = new_id("noteams")
+        await world.publish(schedule(no_teams, add_teams_link=True))
+        failed = await outcome(outcomes, no_teams)
+        assert isinstance(failed, CommandFailed)
+        assert failed.payload.code == "teams_licence_required"
+        assert "license must include Teams" in failed.payload.message
+        assert organised_by_ann(world) == []
+        # Graph said Teams was fine, then quietly made the event without it (the licence went
+        # between the check and the create): the event stays, invitations being out, and the
+        # person is told the link could not be added.
+        world.cloud.manager.teams_licence = True
+        world.emulator.state.calendars.unlicensed_teams = "silent"
+        faults.add(
+            FaultRule(path_regex=r"/me/events$", method="POST", status=None, latency_ms=2000)
+        )
+        quiet = new_id("quiet")
+        world.emulator.state.request_log.clear()
+        await world.publish(schedule(quiet, add_teams_link=True))
+        await eventually_logged(world, "/me/calendar", "GET")
+        world.cloud.manager.teams_licence = False
+        failed = await outcome(outcomes, quiet)
+        assert isinstance(failed, CommandFailed)
+        assert failed.payload.code == "teams_licence_required"
+        assert failed.payload.meeting_id is not None
+        [kept] = organised_by_ann(world)
+        assert not kept.data.get("isOnlineMeeting") and "onlineMeeting" not in kept.data
+        await world.wait_read_model(
+            "ann", lambda d: [x["_id"] for x in d] == [failed.payload.meeting_id]
+        )
+        world.cloud.manager.teams_licence = True
+        faults.clear()
+
+        # A short 429 is waited out (Retry-After honoured), then the create goes through.
+        faults.add(FaultRule(path_regex=r"/me/events$", method="POST", status=429, retry_after=1))
+        patient = new_id("patient")
+        await world.publish(schedule(patient))
+        made = await outcome(outcomes, patient)
+        assert isinstance(made, CommandSucceeded)
+        posts = [
+            r
+            for r in world.emulator.state.request_log.query(path_contains="/me/events")
+            if r.method == "POST"
+        ]
+        assert [r.status for r in posts[-2:]] == [429, 201]
+        assert (posts[-1].at - posts[-2].at).total_seconds() >= 0.9
+
+        # A conflict (412 on If-Match) is re-read and re-applied.
+        faults.add(FaultRule(path_regex=r"/me/events/", method="PATCH", status=412))
+        moved = new_id("moved")
+        await world.publish(
+            reschedule(moved, str(made.payload.meeting_id), new_start=tomorrow_at(11))
+        )
+        assert isinstance(await outcome(outcomes, moved), CommandSucceeded)
+        patches = [
+            r.status
+            for r in world.emulator.state.request_log.query(
+                path_contains=str(made.payload.graph_event_id)
+            )
+            if r.method == "PATCH"
+        ]
+        assert patches == [412, 200]
+
+        # Deleted in Outlook meanwhile: a clear outcome, no retry loop.
+        await world.as_user(
+            "DELETE", f"/me/events/{made.payload.graph_event_id}", world.cloud.manager.id
+        )
+        late = new_id("late")
+        await world.publish(cancel(late, str(made.payload.meeting_id)))
+        failed = await outcome(outcomes, late)
+        assert isinstance(failed, CommandFailed) and failed.payload.code == "event_not_found"
+        assert failed.payload.message == "The meeting no longer exists on your Outlook Calendar"
+
+        # Throttled for longer than the writer waits: given up, with the words for it; and
+        # the mailbox then backs off, so the next command fails fast instead of queueing.
+        long_throttle = faults.add(
+            FaultRule(
+                path_regex=r"/me/events$", method="POST", status=429, retry_after=600, count=None
+            )
+        )
+        busy = new_id("busy")
+        await world.publish(schedule(busy))
+        failed = await outcome(outcomes, busy)
+        assert isinstance(failed, CommandFailed) and failed.payload.code == "throttled"
+
+        after = new_id("after")
+        await world.publish(schedule(after))
+        failed = await outcome(outcomes, after)
+        assert isinstance(failed, CommandFailed) and failed.payload.code == "throttled"
+        posts = [
+            r.fault_id
+            for r in world.emulator.state.request_log.query(path_contains="/me/events")
+            if r.method == "POST" and r.status == 429
+        ]
+        assert posts.count(long_throttle.id) == 1  # `after` never reached Graph
+
+
+async def test_a_read_only_grant_is_refused_before_any_write(world: World) -> None:
+
+    world.cloud.tenant.policy = TenantPolicy(
+        grantable_scopes=["Calendars.Read", "openid", "profile", "offline_access", "email"]
+    )
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    await world.as_user(
+        "POST",
+        "/me/events",
+        world.cloud.manager.id,
+        json=event("weekly", start, [world.cloud.member.mail], "m"),
+    )
+    await connected(world)
+    # Reading still works: tokens refresh with the scopes granted, not the ones asked for.
+    await world.wait_read_model("ann", lambda d: subjects(d) == ["weekly"])
+    await world.sync_now("ann")
+    async with (
+        running(build("writer", world.settings)),
+        TopicReader(world.settings, COMMAND_OUTCOMES) as outcomes,
+    ):
+        command_id = new_id("readonly")
+        await world.publish(schedule(command_id))
+        failed = await outcome(outcomes, command_id)
+    assert isinstance(failed, CommandFailed)
+    assert (failed.payload.code, failed.payload.message) == (
+        "insufficient_permissions",
+        "Insufficient permissions to access Outlook Calendar",
+    )
+    posts = world.emulator.state.request_log.query(path_contains="/me/events")
+    assert [r for r in posts if r.method == "POST" and r.client_id == world.cloud.client_id] == []
+    [registry] = await world.mongo_docs("connection_registry")
+    assert (registry["state"], registry["can_write"]) == ("connected", False)
