@@ -5,7 +5,10 @@ create are never touched, and each failure ends with the help page's words."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,7 +33,7 @@ from shared.contracts.outcomes import CommandFailed, CommandSucceeded
 from shared.contracts.topics import AUDIT, COMMAND_OUTCOMES, MEETINGS
 from tests.fixtures.connect import connect_user
 from tests.fixtures.kafka import TopicReader
-from tests.fixtures.services import build, running
+from tests.fixtures.services import build, running, settings_env
 from tests.sync.world import World, event, subjects
 
 pytestmark = pytest.mark.integration
@@ -440,3 +443,77 @@ async def test_a_read_only_grant_is_refused_before_any_write(world: World) -> No
     assert [r for r in posts if r.method == "POST" and r.client_id == world.cloud.client_id] == []
     [registry] = await world.mongo_docs("connection_registry")
     assert (registry["state"], registry["can_write"]) == ("connected", False)
+
+
+async def test_a_writer_killed_right_after_the_graph_create_still_makes_one_event(
+    world: World,
+) -> None:
+    """The create reaches Outlook, the writer dies before hearing the answer (so nothing is
+    recorded and the offset is not committed); the next writer replays the command with the
+    same transactionId and Graph hands back the event already made."""
+    await connected(world)
+    held = world.emulator.state.faults.add(
+        FaultRule(path_regex=r"/me/events$", method="POST", status=None, answer_delay_ms=120_000)
+    )
+    command_id = new_id("crash")
+    env = {**os.environ, **settings_env(world.settings), "SMVUE_LOG_FORMAT": "console"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from shared.cli import main; main()",
+        "run",
+        "writer",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await wait_listening(world.settings.writer_port, process)
+        await world.publish(schedule(command_id))
+        await wait_until(lambda: len(organised_by_ann(world)) == 1)
+        assert held.hits == 1
+    finally:
+        process.kill()  # SIGKILL: no graceful anything
+        await process.wait()
+
+    async with (
+        running(build("writer", world.settings)),
+        TopicReader(world.settings, COMMAND_OUTCOMES) as outcomes,
+    ):
+        done = await outcome(outcomes, command_id)
+    assert isinstance(done, CommandSucceeded)
+    [made] = organised_by_ann(world)
+    assert done.payload.graph_event_id == made.id
+    posts = [
+        r
+        for r in world.emulator.state.request_log.query(path_contains="/me/events")
+        if r.method == "POST" and r.client_id == world.cloud.client_id
+    ]
+    # The held create (still unanswered) plus the replay, which Graph deduped.
+    assert held.hits == 1 and [(p.fault_id, p.status) for p in posts] == [(None, 201)]
+    docs = await world.wait_read_model("ann", lambda d: len(d) == 1 and d[0]["created_in_smvue"])
+    assert docs[0]["_id"] == done.payload.meeting_id
+
+
+async def wait_until(check: Callable[[], bool], timeout: float = 45) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def wait_listening(port: int, process: asyncio.subprocess.Process) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while loop.time() < deadline:
+        assert process.returncode is None, "the writer process exited during start-up"
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise AssertionError("the writer process never listened")
