@@ -56,6 +56,18 @@ def redact_processor(
     return redact_mapping(event_dict)
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is when a line is logged, not when logging was
+    configured: a swapped stream (a test's capture, a daemonised process) is followed, and a
+    closed one is never written to."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json", service: str | None = None) -> None:
     """Configure structlog (and route stdlib logging through it) once per process."""
     renderer: Any = (
@@ -75,10 +87,10 @@ def configure_logging(level: str = "INFO", fmt: str = "json", service: str | Non
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processor=renderer, foreign_pre_chain=[*shared[:-1], redact_processor]
