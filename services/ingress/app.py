@@ -4,13 +4,16 @@ from state the ingress keeps itself); no slow work inline, no Graph call on the 
 Routers (one module each):
 - connect/: authorize, OAuth callback, disconnect (connect issue)
 - notifications: Graph change + lifecycle notifications (sync issue)
-- commands: schedule / reschedule / cancel / sync now, command outcomes (writer issue)
+- commands/: schedule / reschedule / cancel / sync now, command status, team rosters
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from services.ingress.commands import store as command_store
+from services.ingress.commands.handlers import CommandHandlers
+from services.ingress.commands.routes import command_router
 from services.ingress.connect import flows as flow_store
 from services.ingress.connect.handlers import ConnectHandlers
 from services.ingress.connect.routes import browser_router, service_router
@@ -19,9 +22,11 @@ from services.ingress.notifications.routes import router as notifications_router
 from shared.audit import AuditLog
 from shared.connections import registry as connection_registry
 from shared.connections.events import ConnectionEvents
+from shared.contracts.topics import COMMAND_OUTCOMES, ROSTER
 from shared.credentials import vault as token_vault
 from shared.credentials.cipher import TokenCipher
 from shared.messaging.broker import create_broker
+from shared.messaging.consumer import subscribe
 from shared.messaging.publisher import KafkaPublisher
 from shared.mongo import create_mongo_client, database, ensure_indexes, ping
 from shared.observability.http import create_ops_app
@@ -30,7 +35,12 @@ from shared.security.service_auth import require_service_token
 from shared.service import Service
 from shared.settings import Settings
 
-INDEXES = [*flow_store.INDEXES, *token_vault.INDEXES, *connection_registry.INDEXES]
+INDEXES = [
+    *command_store.INDEXES,
+    *flow_store.INDEXES,
+    *token_vault.INDEXES,
+    *connection_registry.INDEXES,
+]
 
 
 def build_service(settings: Settings) -> Service:
@@ -69,7 +79,17 @@ def build_service(settings: Settings) -> Service:
         events=ConnectionEvents(publisher, app.state.audit),
         publisher=publisher,
     )
-    app.include_router(service_router(require_service_token(settings.service_tokens)))
+    app.state.commands = CommandHandlers(
+        registry=registry,
+        statuses=command_store.CommandStatusStore(db),
+        rosters=command_store.RosterStore(db),
+        publisher=publisher,
+    )
+    subscribe(broker, settings, COMMAND_OUTCOMES, "ingress", app.state.commands.on_outcome)
+    subscribe(broker, settings, ROSTER, "ingress", app.state.commands.on_roster)
+    service_auth = require_service_token(settings.service_tokens)
+    app.include_router(service_router(service_auth))
+    app.include_router(command_router(service_auth))
     app.include_router(browser_router)
     app.include_router(notifications_router)
 
