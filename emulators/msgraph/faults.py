@@ -20,6 +20,7 @@ class FaultRule:
     # Run the real handler (status None), then hold its answer: the write happened but the
     # client hears late — or never, if it dies meanwhile (the crash-after-create case).
     answer_delay_ms: int = 0
+    mailbox: str | None = None  # only requests on this mailbox (user id); None = any
     count: int | None = 1  # remaining matches; None = until cleared
     code: str | None = None  # Graph error code; defaults by status
     message: str | None = None
@@ -29,8 +30,10 @@ class FaultRule:
     def __post_init__(self) -> None:
         self._pattern = re.compile(self.path_regex)
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, mailbox: str | None = None) -> bool:
         if self.count is not None and self.count <= 0:
+            return False
+        if self.mailbox is not None and self.mailbox != mailbox:
             return False
         method_ok = self.method == "*" or self.method.upper() == method.upper()
         return method_ok and self._pattern.search(path) is not None
@@ -66,10 +69,10 @@ class FaultInjector:
         self.rules.append(rule)
         return rule
 
-    def take(self, method: str, path: str) -> FaultRule | None:
+    def take(self, method: str, path: str, mailbox: str | None = None) -> FaultRule | None:
         """The first matching rule, its remaining count consumed."""
         for rule in self.rules:
-            if rule.matches(method, path):
+            if rule.matches(method, path, mailbox):
                 rule.hits += 1
                 if rule.count is not None:
                     rule.count -= 1

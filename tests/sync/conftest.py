@@ -1,5 +1,6 @@
 """The sync pipeline's world: emulator (as Outlook) over HTTPS, real Kafka and MongoDB, and
-the real ingress, syncer and projector running in-process with production wiring."""
+all four services (ingress, syncer, projector, writer) running in-process with production
+wiring."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ async def world(infra: InfraEndpoints) -> AsyncIterator[World]:
             running(build("ingress", settings)),
             running(build_syncer(settings, FAST_SYNCER)),
             running(build("projector", settings)),
+            running(build("writer", settings)),
         ):
             yield World(emulator, settings, cloud)
         mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongodb_uri)

@@ -17,9 +17,10 @@ from shared.contracts.topics import (
     NOTIFICATIONS,
     SUBSCRIPTIONS,
 )
+from tests.fixtures.connect import connect_user
 from tests.fixtures.kafka import TopicReader
-from tests.sync.test_notifications import connected, create
-from tests.sync.world import World, subjects
+from tests.sync.test_notifications import connected, create, slot
+from tests.sync.world import World, event, subjects
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +110,38 @@ async def test_throttling_is_honoured_and_never_exceeds_four_requests(world: Wor
     after = [r for r in delta if r["at"] > throttled[0]["at"]]
     gap = datetime.fromisoformat(after[0]["at"]) - datetime.fromisoformat(throttled[0]["at"])
     assert gap >= timedelta(seconds=0.9)
+
+
+async def test_a_throttled_mailbox_never_holds_up_another(world: World) -> None:
+    """Ann's mailbox answers 429 to every delta round; Cy's 1:1s keep flowing meanwhile, and
+    Ann's catch up once Graph lets her mailbox go."""
+    await connected(world)
+    tenant, bob = world.cloud.tenant, world.cloud.member
+    cy = world.emulator.state.directory.add_user(tenant.id, "cy.manager@contoso.test", "Cy")
+    await world.roster("cy", bob.mail, version=1)
+    assert (await connect_user(world.emulator, world.settings, "cy", cy.mail)).status == "connected"
+    await world.wait_read_model("cy", lambda d: d == [])
+    stuck = await world.control(
+        "POST",
+        "/faults",
+        json={
+            "path_regex": "calendarView/delta",
+            "status": 429,
+            "retry_after": 3,
+            "count": None,
+            "mailbox": world.cloud.manager.id,
+        },
+    )
+    await create(world, "ann waits", 1)
+    start = slot(2)
+    await world.as_user("POST", "/me/events", cy.id, json=event("cy flows", start, [bob.mail], "m"))
+    await world.sync_now("ann")
+    await world.wait_read_model("cy", lambda d: subjects(d) == ["cy flows"], timeout=20)
+    assert await world.one_on_ones("ann") == []
+    faults = await world.control("GET", "/faults")
+    assert next(f["hits"] for f in faults if f["id"] == stuck["id"]) >= 1
+    await world.control("DELETE", f"/faults/{stuck['id']}")
+    await world.wait_read_model("ann", lambda d: subjects(d) == ["ann waits"], timeout=60)
 
 
 async def test_a_dead_refresh_token_pauses_the_connection_cleanly(world: World) -> None:

@@ -93,7 +93,7 @@ class TrafficMiddleware:
                     response = graph_error(exc.status, exc.code, exc.message, headers=exc.headers)
                     await response(scope, receive, send_and_watch)
                     return
-            rule = state.faults.take(method, path)
+            rule = state.faults.take(method, path, mailbox)
             if rule is not None:
                 record.fault_id = rule.id
                 if rule.latency_ms:

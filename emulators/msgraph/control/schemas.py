@@ -54,6 +54,7 @@ class FaultIn(BaseModel):
     retry_after: int | None = None
     latency_ms: int = 0
     answer_delay_ms: int = 0
+    mailbox: str | None = None
     count: int | None = 1
     code: str | None = None
     message: str | None = None
