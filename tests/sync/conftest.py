@@ -4,11 +4,13 @@ wiring."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 from pymongo import AsyncMongoClient
 
+from services.syncer.app import build_service as build_syncer
 from services.syncer.settings import SyncerSettings
 from shared.infra.endpoints import InfraEndpoints
 from tests.fixtures.connect import connected_settings, seed_cloud, with_app
@@ -25,8 +27,9 @@ FAST_SYNCER = SyncerSettings(
 )
 
 
-@pytest.fixture
-async def world(infra: InfraEndpoints) -> AsyncIterator[World]:
+@contextlib.asynccontextmanager
+async def running_world(infra: InfraEndpoints, *, writer: bool = True) -> AsyncIterator[World]:
+    """The world, with or without a writer (writer tests start and kill their own)."""
     async with running_emulator() as emulator:
         delivery = emulator.state.subscriptions.settings
         delivery.batch_window_seconds = 0.05
@@ -35,15 +38,19 @@ async def world(infra: InfraEndpoints) -> AsyncIterator[World]:
         cloud = seed_cloud(emulator, settings.oauth_redirect_uri)
         settings = with_app(settings, cloud)
         await create_topics(settings, partitions=2)
-        from services.syncer.app import build_service as build_syncer
-
-        async with (
-            running(build("ingress", settings)),
-            running(build_syncer(settings, FAST_SYNCER)),
-            running(build("projector", settings)),
-            running(build("writer", settings)),
-        ):
+        async with contextlib.AsyncExitStack() as services:
+            await services.enter_async_context(running(build("ingress", settings)))
+            await services.enter_async_context(running(build_syncer(settings, FAST_SYNCER)))
+            await services.enter_async_context(running(build("projector", settings)))
+            if writer:
+                await services.enter_async_context(running(build("writer", settings)))
             yield World(emulator, settings, cloud)
         mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongodb_uri)
         await mongo.drop_database(settings.mongodb_database)
         await mongo.close()
+
+
+@pytest.fixture
+async def world(infra: InfraEndpoints) -> AsyncIterator[World]:
+    async with running_world(infra) as world:
+        yield world

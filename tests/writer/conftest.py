@@ -1,38 +1,18 @@
 """The writer's world: the sync world (emulator as Outlook, real Kafka and MongoDB, ingress,
-syncer, projector) plus the writer, all with production wiring."""
+syncer, projector) without a writer — each test runs (or kills) its own."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
-from pymongo import AsyncMongoClient
 
-from services.syncer.app import build_service as build_syncer
 from shared.infra.endpoints import InfraEndpoints
-from tests.fixtures.connect import connected_settings, seed_cloud, with_app
-from tests.fixtures.emulator import running_emulator
-from tests.fixtures.services import build, create_topics, running
-from tests.sync.conftest import FAST_SYNCER
+from tests.sync.conftest import running_world
 from tests.sync.world import World
 
 
 @pytest.fixture
 async def world(infra: InfraEndpoints) -> AsyncIterator[World]:
-    async with running_emulator() as emulator:
-        delivery = emulator.state.subscriptions.settings
-        delivery.batch_window_seconds = 0.05
-        delivery.retry_base_seconds = 0.05
-        settings = connected_settings(infra.kafka_bootstrap_servers, infra.mongodb_uri, emulator)
-        cloud = seed_cloud(emulator, settings.oauth_redirect_uri)
-        settings = with_app(settings, cloud)
-        await create_topics(settings, partitions=2)
-        async with (
-            running(build("ingress", settings)),
-            running(build_syncer(settings, FAST_SYNCER)),
-            running(build("projector", settings)),
-        ):
-            yield World(emulator, settings, cloud)
-        mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongodb_uri)
-        await mongo.drop_database(settings.mongodb_database)
-        await mongo.close()
+    async with running_world(infra, writer=False) as world:
+        yield world

@@ -33,7 +33,7 @@ from shared.contracts.outcomes import CommandFailed, CommandSucceeded
 from shared.contracts.topics import AUDIT, COMMAND_OUTCOMES, MEETINGS
 from tests.fixtures.connect import connect_user
 from tests.fixtures.kafka import TopicReader
-from tests.fixtures.services import build, running, settings_env
+from tests.fixtures.services import build, running, settings_env, wait_listening
 from tests.sync.world import World, event, subjects
 
 pytestmark = pytest.mark.integration
@@ -468,7 +468,7 @@ async def test_a_writer_killed_right_after_the_graph_create_still_makes_one_even
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
-        await wait_listening(world.settings.writer_port, process)
+        await wait_listening("127.0.0.1", world.settings.writer_port, alive(process), 60)
         await world.publish(schedule(command_id))
         await wait_until(lambda: len(organised_by_ann(world)) == 1)
         assert held.hits == 1
@@ -503,17 +503,8 @@ async def wait_until(check: Callable[[], bool], timeout: float = 45) -> None:
         await asyncio.sleep(0.05)
 
 
-async def wait_listening(port: int, process: asyncio.subprocess.Process) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    while loop.time() < deadline:
+def alive(process: asyncio.subprocess.Process) -> Callable[[], None]:
+    def check() -> None:
         assert process.returncode is None, "the writer process exited during start-up"
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-    raise AssertionError("the writer process never listened")
+
+    return check
