@@ -16,6 +16,7 @@ import secrets
 import signal
 import ssl
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -79,6 +80,7 @@ async def run_dev(keep_infra: bool = False) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         ca_bundle = home / "emulator-ca.pem"
+        ca_bundle.unlink(missing_ok=True)  # the emulator writes a new CA each start: wait for it
         await group.start(
             Child(
                 "emulator",
@@ -125,6 +127,7 @@ async def run_dev(keep_infra: bool = False) -> int:
         }
         for name in SERVICES:
             await group.start(Child(name, [*_cli(), "run", name], env))
+        await _seed_demo_roster(f"http://127.0.0.1:{base.ingress_port}")
         _banner(base, emulator_url)
         stopped = asyncio.create_task(stop.wait())
         exited = asyncio.create_task(group.wait_any())
@@ -142,9 +145,32 @@ async def run_dev(keep_infra: bool = False) -> int:
         print("stopped", flush=True)
 
 
+async def _seed_demo_roster(ingress: str) -> None:
+    """Ada's team (Ben and Cy), through the ingress's roster API as the backend would."""
+    members = [
+        {"member_id": email.split(".")[0], "email": email, "display_name": name}
+        for email, name in DEMO_USERS[1:]
+    ]
+    headers = {"Authorization": f"Bearer {DEV_SERVICE_TOKEN}"}
+    async with httpx.AsyncClient(base_url=ingress, headers=headers) as api:
+        async with asyncio.timeout(60):
+            while True:
+                try:
+                    answer = await api.put(
+                        "/v1/managers/ada/roster", json={"members": members, "version": 1}
+                    )
+                    if answer.status_code == 202:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.5)
+
+
 def _banner(settings: Settings, emulator_url: str) -> None:
     manager = DEMO_USERS[0][0]
     ingress = f"http://127.0.0.1:{settings.ingress_port}"
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    command_id = f"demo-{secrets.token_hex(4)}"
     print(
         "\n".join(
             [
@@ -161,6 +187,20 @@ def _banner(settings: Settings, emulator_url: str) -> None:
                 "       -H 'Content-Type: application/json' \\",
                 f'       -d \'{{"return_url": "{ingress}/healthz"}}\' \\',
                 f"       {ingress}/v1/connections/ada/authorize",
+                "",
+                "Then schedule a 1:1 with Ben from SMVue (it lands in Ada's Outlook calendar):",
+                f"  curl -s -X POST -H 'Authorization: Bearer {DEV_SERVICE_TOKEN}' \\",
+                "       -H 'Content-Type: application/json' \\",
+                f'       -d \'{{"command_id": "{command_id}", "manager_id": "ada", '
+                '"member_name": "Ben Member", "member_email": "ben.member@contoso.example", '
+                f'"start": "{tomorrow}T10:00:00", "time_zone": "Europe/London", '
+                '"meeting_type": "30min", "add_teams_link": true, '
+                '"prep_url": "https://app.smvue.example/prep/1"}\' \\',
+                f"       {ingress}/v1/commands/schedule",
+                f"  curl -s -H 'Authorization: Bearer {DEV_SERVICE_TOKEN}' "
+                f"{ingress}/v1/commands/{command_id}",
+                f"  curl -s -H 'Authorization: Bearer {DEV_SERVICE_TOKEN}' "
+                f"http://127.0.0.1:{settings.projector_port}/v1/managers/ada/one-on-ones",
                 "",
                 "Ctrl-C stops everything.",
                 "",
