@@ -76,11 +76,11 @@ def keys_rotate() -> None:
     write with it and still read the old one), run this, and only then drop the old key.
     """
     from shared.credentials.cipher import TokenCipher
-    from shared.credentials.vault import TokenVault
+    from shared.credentials.vault import RotationReport, TokenVault
     from shared.mongo import create_mongo_client, database
     from shared.settings import get_settings
 
-    async def rotate() -> int:
+    async def rotate() -> RotationReport:
         settings = get_settings()
         client = create_mongo_client(settings)
         try:
@@ -89,8 +89,18 @@ def keys_rotate() -> None:
         finally:
             await client.close()
 
-    count = asyncio.run(rotate())
-    typer.echo(f"re-sealed {count} connection(s) under the active key")
+    report = asyncio.run(rotate())
+    typer.echo(f"re-sealed {report.rotated} connection(s) under the active key")
+    if report.unreadable:
+        typer.echo(
+            f"{len(report.unreadable)} connection(s) open under no configured key (left as "
+            "they are; keep or restore their old key): " + ", ".join(report.unreadable),
+            err=True,
+        )
+    if report.busy:
+        typer.echo(f"{len(report.busy)} connection(s) busy refreshing: run again", err=True)
+    if not report.complete:
+        raise typer.Exit(1)
 
 
 @topics_app.command("create")

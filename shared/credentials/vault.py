@@ -7,13 +7,13 @@ conditional on the version read, so a concurrent refresh elsewhere is never over
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bson.binary import Binary
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.credentials.cipher import Sealed, TokenCipher
+from shared.credentials.cipher import DecryptionError, Sealed, TokenCipher
 from shared.mongo import Document, IndexSpec
 
 COLLECTION = "credentials"
@@ -25,6 +25,17 @@ class VaultEntry:
     connection_id: str
     token_cache: str  # MSAL SerializableTokenCache state (JSON): secret
     version: int
+
+
+@dataclass
+class RotationReport:
+    rotated: int = 0
+    unreadable: list[str] = field(default_factory=list)  # no configured key opens them
+    busy: list[str] = field(default_factory=list)  # refreshed all the while: run again
+
+    @property
+    def complete(self) -> bool:
+        return not self.unreadable and not self.busy
 
 
 class TokenVault:
@@ -66,15 +77,24 @@ class TokenVault:
         result = await self._collection.delete_one({"_id": connection_id})
         return result.deleted_count == 1
 
-    async def rotate(self) -> int:
-        """Re-seals every entry under the active key; entries refreshed meanwhile are retried."""
-        rotated = 0
+    async def rotate(self) -> RotationReport:
+        """Re-seals every entry under the active key. An entry refreshed meanwhile is
+        retried; one that no configured key opens is reported and left as it is (never
+        lost), and the rotation goes on with the others."""
+        report = RotationReport()
         async for doc in self._collection.find({"key_id": {"$ne": self._cipher.active_key_id}}):
+            connection_id = str(doc["_id"])
             for _ in range(5):
-                entry = await self.load(doc["_id"])
+                try:
+                    entry = await self.load(connection_id)
+                except DecryptionError:
+                    report.unreadable.append(connection_id)
+                    break
                 if entry is None:
                     break
                 if await self.save(entry.connection_id, entry.token_cache, entry.version):
-                    rotated += 1
+                    report.rotated += 1
                     break
-        return rotated
+            else:
+                report.busy.append(connection_id)
+        return report

@@ -227,8 +227,14 @@ async def test_key_rotation_keeps_every_connection_usable(world: World) -> None:
             "token_active_key_id": "k2",
         }
     )
+    # A stray entry sealed under a key nobody has any more: reported, kept, not in the way.
+    await world.db.credentials.insert_one(
+        {"_id": "conn_lost", "key_id": "k0", "nonce": b"0" * 12, "ciphertext": b"x", "version": 1}
+    )
     vault = TokenVault(world.db, TokenCipher.from_settings(rotated_settings))
-    assert await vault.rotate() == 2
+    report = await vault.rotate()
+    assert (report.rotated, report.unreadable, report.busy) == (2, ["conn_lost"], [])
+    await world.db.credentials.delete_one({"_id": "conn_lost"})
     assert {d["key_id"] async for d in world.db.credentials.find()} == {"k2"}
     source = VaultTokenSource(vault, rotated_settings)
     for user in ("ann", "cy"):
