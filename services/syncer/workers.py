@@ -83,6 +83,11 @@ class ConnectionWorkers:
             finally:
                 with contextlib.suppress(Exception):
                     await self._store.release(connection_id, self._owner)
+                if connection_id in self._again:
+                    # Kicked after the last look but before this task ended: look again
+                    # once this task is done (kick() would only mark the running one).
+                    self._again.discard(connection_id)
+                    asyncio.get_running_loop().call_soon(self.kick, connection_id)
 
     async def _one(self, connection_id: str, ttl: timedelta) -> bool:
         """Runs the next pending job; False when there is nothing (more) to do now."""
@@ -97,9 +102,13 @@ class ConnectionWorkers:
         if job is None:
             return False
         requested_at = pending[job.value]
-        await self._store.lease(connection_id, self._owner, _now(), ttl)
+        if not await self._store.lease(connection_id, self._owner, _now(), ttl):
+            return False  # the lease ran out and another instance took the connection
         try:
-            await self._run_job(job, state)
+            await self._under_lease(connection_id, ttl, self._run_job(job, state))
+        except LeaseLost:
+            log.warning("lease lost during a job; left to its new owner", job=job.value)
+            return False
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -118,6 +127,32 @@ class ConnectionWorkers:
             return False
         await self._store.done(connection_id, job.value, requested_at)
         return True
+
+    async def _under_lease(self, connection_id: str, ttl: timedelta, work: Awaitable[None]) -> None:
+        """Runs `work` while renewing the lease every third of its life; if a renewal fails
+        (this instance stalled past the lease and another took over), the work is
+        cancelled so two instances never sync one mailbox at once."""
+        job = asyncio.ensure_future(work)
+        every = ttl.total_seconds() / 3
+        try:
+            while True:
+                done, _ = await asyncio.wait({job}, timeout=every)
+                if done:
+                    return job.result()
+                if not await self._store.lease(connection_id, self._owner, _now(), ttl):
+                    job.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await job
+                    raise LeaseLost(connection_id)
+        finally:
+            if not job.done():
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await job
+
+
+class LeaseLost(Exception):
+    """Another syncer instance holds the connection's lease now."""
 
 
 def _now() -> datetime:
