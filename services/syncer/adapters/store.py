@@ -58,6 +58,10 @@ class SyncerStore:
             {"_id": connection_id, f"pending.{job}": requested_at},
             {"$unset": {f"pending.{job}": ""}, "$set": {"failures": 0, "retry_at": None}},
         )
+        await self._settle_has_pending(connection_id)
+
+    async def _settle_has_pending(self, connection_id: str) -> None:
+        """Nothing left pending: the timer stops waking this connection."""
         await self.db.sync_state.update_one(
             {"_id": connection_id, "pending": {}}, {"$set": {"has_pending": False}}
         )
@@ -66,6 +70,7 @@ class SyncerStore:
         await self.db.sync_state.update_one(
             {"_id": connection_id}, {"$unset": {f"pending.{job}": "" for job in jobs}}
         )
+        await self._settle_has_pending(connection_id)
 
     async def defer(self, connection_id: str, retry_at: datetime, failures: int) -> None:
         await self.db.sync_state.update_one(
