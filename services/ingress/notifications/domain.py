@@ -71,10 +71,10 @@ class Verdict:
 
 
 def verify(item: _Item, known: SubscriptionInfo | None) -> Verdict:
-    if known is None:
-        return Verdict(None, Rejection.UNKNOWN_SUBSCRIPTION)
     """Constant-time comparison of the presented clientState's SHA-256 with the published
     hash (the syncer never publishes the secret itself)."""
+    if known is None:
+        return Verdict(None, Rejection.UNKNOWN_SUBSCRIPTION)
     presented = hashlib.sha256((item.client_state or "").encode()).hexdigest()
     if not hmac.compare_digest(presented, known.client_state_sha256):
         return Verdict(None, Rejection.CLIENT_STATE_MISMATCH)
