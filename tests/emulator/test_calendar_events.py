@@ -97,8 +97,13 @@ async def test_teams_join_url_needs_a_licence(
     assert "teamsForBusiness" in refused.json()["error"]["message"]
     calendar = await client.get("/v1.0/me/calendar", headers=auth(state, seed.bob.id))
     assert calendar.json()["allowedOnlineMeetingProviders"] == []
-    # The quiet downgrade some tenants show (201, no meeting) is available as a knob.
-    state.calendars.unlicensed_teams = "silent"
+    # The quiet downgrade some tenants show (201, no meeting) is available as a knob, also
+    # through the control API for an emulator run as a process.
+    knob = await client.put("/_emulator/calendar/settings", json={"unlicensed_teams": "silent"})
+    assert knob.json()["unlicensed_teams"] == "silent"
+    assert state.calendars.unlicensed_teams == "silent"
+    bad = await client.put("/_emulator/calendar/settings", json={"unlicensed_teams": "maybe"})
+    assert bad.status_code == 422
     quiet = await client.post(
         "/v1.0/me/events", json=meeting(**teams), headers=auth(state, seed.bob.id)
     )

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from emulators.msgraph.control.schemas import (
     AdvanceIn,
     AppIn,
+    CalendarSettingsIn,
     ControlsIn,
     FaultIn,
     LifecycleIn,
@@ -300,6 +301,26 @@ async def advance(body: AdvanceIn, request: Request) -> dict[str, Any]:
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
     return _tick(state)
+
+
+@router.get("/calendar/settings")
+async def calendar_settings(request: Request) -> dict[str, Any]:
+    calendars = _state(request).calendars
+    return {
+        "unlicensed_teams": calendars.unlicensed_teams,
+        "delta_token_max_age_seconds": calendars.delta_token_max_age.total_seconds(),
+    }
+
+
+@router.put("/calendar/settings")
+async def set_calendar_settings(body: CalendarSettingsIn, request: Request) -> dict[str, Any]:
+    """The calendar's knobs for an emulator run as a process (tests set them in-process)."""
+    calendars = _state(request).calendars
+    if body.unlicensed_teams is not None:
+        calendars.unlicensed_teams = body.unlicensed_teams
+    if body.delta_token_max_age_seconds is not None:
+        calendars.delta_token_max_age = timedelta(seconds=body.delta_token_max_age_seconds)
+    return await calendar_settings(request)
 
 
 @router.post("/tick")

@@ -77,3 +77,8 @@ class AdvanceIn(BaseModel):
 
 class LifecycleIn(BaseModel):
     lifecycleEvent: Literal["reauthorizationRequired", "subscriptionRemoved", "missed"]
+
+
+class CalendarSettingsIn(BaseModel):
+    unlicensed_teams: Literal["error", "silent"] | None = None
+    delta_token_max_age_seconds: float | None = Field(default=None, gt=0)
