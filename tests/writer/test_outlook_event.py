@@ -11,6 +11,7 @@ from services.writer.domain.outlook_event import (
     SMVUE_TAG_ID,
     CurrentTimes,
     NothingToChange,
+    graph_time,
     is_smvue_managed,
     new_event,
     reschedule_patch,
@@ -47,8 +48,8 @@ def schedule(**overrides: object) -> ScheduleMeetingRequest:
 def test_the_event_follows_the_help_page() -> None:
     body = new_event(schedule())
     assert body["subject"] == "1:1 with Bob Member"
-    assert body["start"] == {"dateTime": "2026-12-03T10:00:00", "timeZone": "Europe/Paris"}
-    assert body["end"] == {"dateTime": "2026-12-03T10:30:00", "timeZone": "Europe/Paris"}
+    assert body["start"] == {"dateTime": "2026-12-03T10:00:00", "timeZone": "Romance Standard Time"}
+    assert body["end"] == {"dateTime": "2026-12-03T10:30:00", "timeZone": "Romance Standard Time"}
     assert body["attendees"] == [
         {
             "emailAddress": {"address": "bob@contoso.test", "name": "Bob Member"},
@@ -113,8 +114,8 @@ def test_a_new_start_keeps_the_duration_in_the_events_zone() -> None:
     assert start == datetime(2026, 12, 4, 14, tzinfo=UTC)
     assert end - start == timedelta(minutes=30)
     assert patch == {
-        "start": {"dateTime": "2026-12-04T15:00:00", "timeZone": "Europe/Paris"},
-        "end": {"dateTime": "2026-12-04T15:30:00", "timeZone": "Europe/Paris"},
+        "start": {"dateTime": "2026-12-04T15:00:00", "timeZone": "Romance Standard Time"},
+        "end": {"dateTime": "2026-12-04T15:30:00", "timeZone": "Romance Standard Time"},
     }
 
 
@@ -129,7 +130,10 @@ def test_a_new_start_with_its_own_zone_and_offset() -> None:
         CURRENT, reschedule(new_start=new_start, time_zone="America/New_York")
     )
     assert start == datetime(2026, 12, 4, 20, tzinfo=UTC)
-    assert patch["start"] == {"dateTime": "2026-12-04T15:00:00", "timeZone": "America/New_York"}
+    assert patch["start"] == {
+        "dateTime": "2026-12-04T15:00:00",
+        "timeZone": "Eastern Standard Time",
+    }
 
 
 def test_nothing_to_change_is_refused() -> None:
@@ -165,3 +169,17 @@ def test_a_teams_refusal_is_told_as_a_licence_problem_only_when_teams_was_asked(
 
 def test_other_errors_are_not_the_commands_fault() -> None:
     assert failure_for(RuntimeError("mongo away")) is None
+
+
+def test_zones_go_to_graph_under_their_windows_names_or_as_utc() -> None:
+    moment = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+    assert graph_time(moment, "Europe/Madrid") == {
+        "dateTime": "2026-07-01T10:00:00",
+        "timeZone": "Romance Standard Time",
+    }
+    assert graph_time(moment, "Asia/Kolkata")["timeZone"] == "India Standard Time"
+    # A zone CLDR gives no Windows name: the same instant, in UTC.
+    assert graph_time(moment, "Antarctica/Troll") == {
+        "dateTime": "2026-07-01T08:00:00",
+        "timeZone": "UTC",
+    }

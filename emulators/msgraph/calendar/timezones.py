@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tzlocal.windows_tz import win_tz as CLDR_WINDOWS_TO_IANA
+
 from emulators.msgraph.errors import GraphError
 
-# The Windows names Outlook uses most; IANA names are accepted as they are.
+# Every Windows zone name (CLDR's mapping, as Outlook knows them); IANA names are accepted
+# as they are.
 WINDOWS_TO_IANA = {
+    **CLDR_WINDOWS_TO_IANA,
     "UTC": "UTC",
     "Coordinated Universal Time": "UTC",
     "GMT Standard Time": "Europe/London",

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tzlocal.windows_tz import tz_win as IANA_TO_WINDOWS
+
 from shared.contracts.commands import RescheduleMeetingRequest, ScheduleMeetingRequest
 
 # A fixed GUID names SMVue's property set; the value is the scheduling command's id.
@@ -44,9 +46,13 @@ def local_start(start: datetime, time_zone: str) -> datetime:
 
 
 def graph_time(moment: datetime, time_zone: str) -> dict[str, str]:
-    """Graph's dateTimeTimeZone: wall-clock time in the named zone (IANA names accepted)."""
-    wall = moment.astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
-    return {"dateTime": wall.isoformat(timespec="seconds"), "timeZone": time_zone}
+    """Graph's dateTimeTimeZone: wall-clock time under the zone's Windows name (CLDR's
+    mapping), which create and update accept for every zone — Graph takes only a short
+    list of IANA names. A zone with no Windows name is sent as UTC (same instant)."""
+    windows = IANA_TO_WINDOWS.get(time_zone)
+    zone = ZoneInfo(time_zone) if windows is not None else UTC
+    wall = moment.astimezone(zone).replace(tzinfo=None)
+    return {"dateTime": wall.isoformat(timespec="seconds"), "timeZone": windows or "UTC"}
 
 
 def prep_body(prep_url: str) -> dict[str, str]:
