@@ -118,6 +118,9 @@ async def run_dev(keep_infra: bool = False) -> int:
             "SMVUE_CLIENT_ID": cloud.client_id,
             "SMVUE_CLIENT_SECRET": cloud.client_secret,
             "SMVUE_CA_BUNDLE": str(ca_bundle),
+            # MSAL validates authorities against Microsoft's cloud list; the local emulator
+            # is not on it (the real cloud keeps this on).
+            "SMVUE_MSAL_INSTANCE_DISCOVERY": "false",
             "SMVUE_OAUTH_REDIRECT_URI": redirect_uri,
             "SMVUE_PUBLIC_BASE_URL": f"http://127.0.0.1:{base.ingress_port}",
             "SMVUE_SERVICE_TOKENS": json.dumps([DEV_SERVICE_TOKEN]),

@@ -25,6 +25,7 @@ from shared.identity.token_source import VaultTokenSource
 from shared.infra.endpoints import InfraEndpoints
 from shared.settings import Settings
 from tests.fixtures.connect import (
+    RETURN_URL,
     SERVICE_TOKEN,
     Cloud,
     connect_user,
@@ -33,7 +34,7 @@ from tests.fixtures.connect import (
     with_app,
 )
 from tests.fixtures.emulator import RunningEmulator, running_emulator
-from tests.fixtures.services import build, create_topics, running
+from tests.fixtures.services import build, create_topics, free_port, running
 
 pytestmark = pytest.mark.integration
 
@@ -246,6 +247,23 @@ async def test_key_rotation_keeps_every_connection_usable(world: World) -> None:
         await TokenVault(world.db, TokenCipher.from_settings(old_only)).load(
             connection_id_for("ann")
         )
+
+
+async def test_an_unreachable_identity_platform_is_a_503_not_a_crash(world: World) -> None:
+    unreachable = world.settings.model_copy(
+        update={"authority_host": f"https://127.0.0.1:{free_port()}", "ingress_port": free_port()}
+    )
+    async with (
+        running(build("ingress", unreachable)),
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{unreachable.ingress_port}",
+            headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+        ) as api,
+    ):
+        answer = await api.post("/v1/connections/ann/authorize", json={"return_url": RETURN_URL})
+    assert answer.status_code == 503
+    assert "identity platform is unreachable" in answer.json()["detail"]
+    assert await world.mongo[world.settings.mongodb_database].oauth_flows.count_documents({}) == 0
 
 
 async def test_bad_input_gets_a_clear_4xx_and_stores_nothing(world: World) -> None:

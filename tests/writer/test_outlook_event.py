@@ -61,13 +61,14 @@ def test_the_event_follows_the_help_page() -> None:
     assert 'href="https://app.smvue.test/prep/42?a=1&amp;b=%22x%22"' in content
     assert "a=1&b" not in content
     assert body["singleValueExtendedProperties"] == [{"id": SMVUE_TAG_ID, "value": "cmd-00000001"}]
-    assert "isOnlineMeeting" not in body
+    assert "isOnlineMeeting" not in body and "location" not in body
 
 
 def test_teams_and_long_meetings() -> None:
     body = new_event(schedule(add_teams_link=True, meeting_type="60min"))
     assert body["isOnlineMeeting"] is True
     assert body["onlineMeetingProvider"] == "teamsForBusiness"
+    assert body["location"] == {"displayName": "Microsoft Teams Meeting"}
     assert body["end"]["dateTime"] == "2026-12-03T11:00:00"
 
 

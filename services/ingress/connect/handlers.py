@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msal
+import requests
 
 from services.ingress.connect.domain import (
     account_from_claims,
@@ -40,6 +41,10 @@ class NotConnected(Exception):
     pass
 
 
+class IdentityUnavailable(Exception):
+    """The Microsoft identity platform could not be reached (nothing was started)."""
+
+
 @dataclass
 class ConnectHandlers:
     settings: Settings
@@ -57,7 +62,10 @@ class ConnectHandlers:
 
     async def authorize(self, user_id: str, return_url: str) -> str:
         """Starts MSAL's auth code flow with PKCE; returns Microsoft's authorization URL."""
-        flow = await asyncio.to_thread(self._initiate)
+        try:
+            flow = await asyncio.to_thread(self._initiate)
+        except requests.RequestException as exc:
+            raise IdentityUnavailable(type(exc).__name__) from exc
         await self.flows.put(PendingFlow(user_id, return_url, flow))
         return str(flow["auth_uri"])
 
@@ -72,7 +80,11 @@ class ConnectHandlers:
             )
             return await self._failed(pending, code, f"authorize: {params['error']}")
         cache = msal.SerializableTokenCache()
-        result = await asyncio.to_thread(self._redeem, cache, pending.flow, params)
+        try:
+            result = await asyncio.to_thread(self._redeem, cache, pending.flow, params)
+        except requests.RequestException as exc:
+            detail = f"identity platform unreachable ({type(exc).__name__})"
+            return await self._failed(pending, UserErrorCode.AUTHORIZATION_FAILED, detail)
         if "error" in result:
             return await self._failed(
                 pending, error_from_token_result(result), f"token: {result.get('error')}"

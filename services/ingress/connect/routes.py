@@ -11,7 +11,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from services.ingress.connect.domain import InvalidReturnUrl, validate_return_url
-from services.ingress.connect.handlers import ConnectHandlers, NotConnected, UnknownFlow
+from services.ingress.connect.handlers import (
+    ConnectHandlers,
+    IdentityUnavailable,
+    NotConnected,
+    UnknownFlow,
+)
 from shared.contracts.user_errors import UserErrorCode, user_message
 
 USER_ID = r"^[A-Za-z0-9._:@-]{1,128}$"
@@ -55,7 +60,13 @@ def service_router(auth: Callable[..., object]) -> APIRouter:
             return_url = validate_return_url(body.return_url)
         except InvalidReturnUrl as exc:
             raise HTTPException(422, str(exc)) from exc
-        return AuthorizeResponse(authorization_url=await handlers.authorize(user_id, return_url))
+        try:
+            url = await handlers.authorize(user_id, return_url)
+        except IdentityUnavailable as exc:
+            raise HTTPException(
+                503, "the Microsoft identity platform is unreachable; try again shortly"
+            ) from exc
+        return AuthorizeResponse(authorization_url=url)
 
     @router.post("/{user_id}/disconnect", status_code=202, response_model=Accepted)
     async def disconnect(

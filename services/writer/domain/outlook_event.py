@@ -24,6 +24,7 @@ from shared.contracts.commands import RescheduleMeetingRequest, ScheduleMeetingR
 SMVUE_TAG_ID = "String {6c1f6bb2-8a0e-4f55-9a39-4f1d2a7e5c11} Name SMVueManagedMeeting"
 TAG_EXPAND = f"singleValueExtendedProperties($filter=id eq '{SMVUE_TAG_ID}')"
 TEAMS_PROVIDER = "teamsForBusiness"
+TEAMS_LOCATION = "Microsoft Teams Meeting"
 _TRANSACTIONS = uuid.UUID("0b8f5f8e-3a57-4f5b-8f0a-6a4c2a9d7e21")
 
 
@@ -86,6 +87,7 @@ def new_event(request: ScheduleMeetingRequest) -> dict[str, Any]:
     if request.add_teams_link:
         body["isOnlineMeeting"] = True
         body["onlineMeetingProvider"] = TEAMS_PROVIDER
+        body["location"] = {"displayName": TEAMS_LOCATION}  # as Outlook labels one
     return body
 
 
