@@ -74,6 +74,7 @@ def keys_rotate() -> None:
 
     Add the new key to SMVUE_TOKEN_KEYS and make it active everywhere first (services then
     write with it and still read the old one), run this, and only then drop the old key.
+    Exits 1 while any entry is left under another key (unreadable, or busy refreshing).
     """
     from shared.credentials.cipher import TokenCipher
     from shared.credentials.vault import RotationReport, TokenVault

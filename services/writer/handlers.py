@@ -120,6 +120,8 @@ class WriterHandlers:
             failure = failure_for(exc, wants_teams=wants_teams)
             if failure is None:
                 raise
+            if isinstance(exc, GraphNotFound) and meeting_id is not None:
+                await self._store.mark(meeting_id, "gone")  # deleted in Outlook meanwhile
             await self._fail(
                 command, kind, connection_id, failure.meeting_id or meeting_id, failure
             )
@@ -198,9 +200,6 @@ class WriterHandlers:
             except GraphPreconditionFailed:
                 log.info("event changed meanwhile; re-reading", attempt=attempt)
                 continue
-            except GraphNotFound:
-                await self._store.mark(owned.meeting_id, "gone")
-                raise
             updated = _parse(answer)
             member = Person(email=owned.member_email, display_name=owned.member_name)
             await self._publish_meeting(
@@ -228,13 +227,7 @@ class WriterHandlers:
         request = command.payload
         owned = await self._owned(command, connection_id)
         await self._read_ours(command, connection_id, owned)
-        try:
-            answer = await self._outlook.cancel(
-                connection_id, owned.graph_event_id, request.message
-            )
-        except GraphNotFound:
-            await self._store.mark(owned.meeting_id, "gone")
-            raise
+        answer = await self._outlook.cancel(connection_id, owned.graph_event_id, request.message)
         await self._store.mark(owned.meeting_id, "cancelled")
         removal = MeetingRemoval(
             meeting_id=owned.meeting_id,
@@ -293,11 +286,7 @@ class WriterHandlers:
         self, command: RescheduleMeeting | CancelMeeting, connection_id: str, owned: Ownership
     ) -> Answer:
         """Reads the event and checks SMVue's tag is still on it (belt and braces)."""
-        try:
-            answer = await self._outlook.read(connection_id, owned.graph_event_id)
-        except GraphNotFound:
-            await self._store.mark(owned.meeting_id, "gone")
-            raise
+        answer = await self._outlook.read(connection_id, owned.graph_event_id)
         if not is_smvue_managed(answer.body):
             raise Refused(UserErrorCode.NOT_MANAGED_BY_SMVUE, "the event lacks SMVue's tag")
         return answer

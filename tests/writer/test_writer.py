@@ -386,6 +386,8 @@ async def test_each_failure_ends_with_its_code_and_the_help_pages_words(world: W
         failed = await outcome(outcomes, late)
         assert isinstance(failed, CommandFailed) and failed.payload.code == "event_not_found"
         assert failed.payload.message == "The meeting no longer exists on your Outlook Calendar"
+        [owned] = await world.mongo_docs("writer_ownership", {"_id": made.payload.meeting_id})
+        assert owned["state"] == "gone"  # later commands on it end without asking Graph
 
         # Throttled for longer than the writer waits: given up, with the words for it; and
         # the mailbox then backs off, so the next command fails fast instead of queueing.
