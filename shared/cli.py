@@ -118,6 +118,47 @@ def topics_create(
     typer.echo(f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else ""))
 
 
+class Environment(StrEnum):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+@topics_app.command("manifest")
+def topics_manifest(
+    env: Annotated[
+        Environment, typer.Option(help="Which environment's durability (replicas, ISR).")
+    ] = Environment.PRODUCTION,
+    write: Annotated[
+        bool, typer.Option("--write", help="Rewrite every checked-in topics.yaml instead.")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when a checked-in topics.yaml is stale.")
+    ] = False,
+) -> None:
+    """Print the registry's topics as Strimzi KafkaTopic resources (for a real cluster).
+
+    The checked-in copies live in deploy/kubernetes/overlays/<env>/topics.yaml.
+    """
+    from shared.messaging import topic_manifest
+
+    if write:
+        for path in topic_manifest.write_manifests():
+            typer.echo(f"wrote {path}")
+        return
+    if check:
+        stale = topic_manifest.stale_manifests()
+        if stale:
+            typer.echo(
+                "topic manifests are stale; run `smvue-sync topics manifest --write`:", err=True
+            )
+            for path in stale:
+                typer.echo(f"  {path}", err=True)
+            raise typer.Exit(1)
+        typer.echo("topic manifests are up to date")
+        return
+    typer.echo(topic_manifest.render(topic_manifest.PROFILES[env.value]), nl=False)
+
+
 @schemas_app.command("generate")
 def schemas_generate() -> None:
     """Regenerate schemas/ (JSON Schema per message + AsyncAPI) from the pydantic contracts."""
