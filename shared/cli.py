@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from shared.infra.commands import app as infra_app
+from shared.messaging.dlq_cli import app as dlq_app
 
 app = typer.Typer(
     name="smvue-sync",
@@ -24,6 +25,7 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
 app.add_typer(keys_app, name="keys")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(dlq_app, name="dlq")
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

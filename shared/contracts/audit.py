@@ -29,6 +29,8 @@ class AuditOperation(StrEnum):
     SUBSCRIPTION_DELETE = "graph.subscription_delete"
     NOTIFICATION_REJECTED = "notification.rejected"
     WRITE_REFUSED = "write.refused"
+    DLQ_REDRIVE = "dlq.redrive"  # an operator put a dead letter back to its group
+    OFFSETS_RESET = "offsets.reset"
 
 
 class AuditOutcome(StrEnum):

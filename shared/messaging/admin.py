@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import TopicPartition
 
 from shared.contracts.topics import ALL_TOPICS, DEAD_LETTER_CONFIG
 from shared.settings import Settings
@@ -40,3 +42,21 @@ async def create_topics(settings: Settings, partitions: int | None = None) -> li
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+async def topic_partitions(settings: Settings, topics: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of those of `topics` that exist (the rest are left out)."""
+    if not topics:
+        return []
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return sorted(
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if t["error_code"] == 0
+        for p in t["partitions"]
+    )

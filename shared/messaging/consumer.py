@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from shared.contracts.topics import TopicSpec
 from shared.messaging.dead_letter import DeadLetterReason, SourceRecord, dead_letter_headers
+from shared.messaging.handler_table import GroupHandler, register
 from shared.observability import metrics
 from shared.observability.logging import bind_correlation, clear_correlation, get_logger
 from shared.settings import Settings
@@ -73,6 +74,7 @@ def subscribe(
     # each other, and each topic's offsets are its own.
     group = f"{settings.group_id(service)}.{spec.name}"
     attempts = _Attempts()
+    register(broker, GroupHandler(group=group, service=service, spec=spec, handler=handler))
 
     async def dead_letter(source: SourceRecord, reason: DeadLetterReason, error: str) -> None:
         await broker.publish(

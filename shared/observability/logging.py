@@ -39,6 +39,11 @@ def _mask_value(value: Any) -> Any:
     return value
 
 
+def redact_value(value: Any) -> Any:
+    """`value` (text, mapping or list) with secrets masked as the logs mask them."""
+    return _mask_value(value)
+
+
 def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of `data` with secret-named keys replaced and secrets in values masked."""
     out: dict[str, Any] = {}

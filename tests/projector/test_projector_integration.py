@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -29,7 +29,6 @@ from shared.contracts.connections import (
     ConnectionStatusChanged,
     connection_id_for,
 )
-from shared.contracts.envelope import Envelope
 from shared.contracts.meetings import (
     MeetingRemoval,
     MeetingRemoved,
@@ -42,10 +41,9 @@ from shared.contracts.meetings import (
 )
 from shared.contracts.topics import MEETINGS
 from shared.infra.endpoints import InfraEndpoints
-from shared.messaging.broker import create_broker
-from shared.messaging.publisher import KafkaPublisher
 from shared.settings import Settings
 from tests.fixtures.services import build, create_topics, free_port, isolated_settings, running
+from tests.fixtures.waiting import eventually, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -119,30 +117,6 @@ def card(version: int, state: ConnectionState) -> ConnectionStatusChanged:
             version=version,
         ),
     )
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 20
-) -> T:
-    """Polls until `done(probe())`; bounded, and says what it last saw if it never was."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"not reached within {timeout}s; last seen: {value!r}"[:3000])
-        await asyncio.sleep(0.1)
-
-
-async def publish(settings: Settings, *records: Envelope) -> None:
-    broker = create_broker(settings, "projector-test")
-    await broker.start()
-    try:
-        await KafkaPublisher(broker, settings).publish_all(list(records))
-    finally:
-        await broker.stop()
 
 
 @pytest.fixture
