@@ -15,7 +15,7 @@ from typing import Any
 
 from services.syncer.adapters.graph_calendar import GraphCalendar
 from services.syncer.adapters.store import SyncerStore
-from services.syncer.domain.jobs import Job, notice_already_covered
+from services.syncer.domain.jobs import Job
 from services.syncer.rounds import RoundRunner
 from services.syncer.settings import SyncerSettings
 from services.syncer.subscriptions import SubscriptionKeeper
@@ -77,17 +77,49 @@ class SyncerHandlers:
         self.tokens = tokens
         self.audit = audit
         self.settings = settings
-        self.workers = ConnectionWorkers(store, settings, self.perform)
-        self._causes: dict[tuple[str, Job], Envelope] = {}  # for correlation only
+        self.workers = ConnectionWorkers(store, settings, self.perform, on_idle=self._forget)
+        # For correlation only; kept while this instance has a task for the connection.
+        self._causes: dict[tuple[str, Job], Envelope] = {}
+        self._chores = f"syncer-chores-{id(self):x}"
+
+    def _forget(self, cid: str) -> None:
+        """The connection's worker ended here: its causes can't be used any more."""
+        for job in Job:
+            self._causes.pop((cid, job), None)
+
+    def tracked(self) -> dict[str, int]:
+        """Sizes of the in-memory maps (each bounded; see tests/sync/test_bounds.py)."""
+        return {
+            "causes": len(self._causes),
+            "tasks": self.workers.tracked(),
+            "parting": self.tokens.tracked(),
+        }
 
     async def _request(
         self, cid: str, job: Job, cause: Envelope | None = None, **fields: Any
     ) -> None:
         """Durably asks for `job`, then wakes the worker (the record is acked after this)."""
         await self.store.request(cid, job.value, _now(), **fields)
+        self._kick(cid, job, cause)
+
+    async def _request_if_active(
+        self,
+        cid: str,
+        job: Job,
+        cause: Envelope | None,
+        *,
+        unless_round_started_after: datetime | None = None,
+    ) -> None:
+        """Asks for `job` if the connection is active: one conditional write, no read."""
+        if await self.store.request_if_active(
+            cid, job.value, _now(), unless_round_started_after=unless_round_started_after
+        ):
+            self._kick(cid, job, cause)
+
+    def _kick(self, cid: str, job: Job, cause: Envelope | None) -> None:
+        self.workers.kick(cid)  # before the cause: a task ending right now forgets causes
         if cause is not None:
             self._causes[(cid, job)] = cause
-        self.workers.kick(cid)
 
     # --- connections topic --------------------------------------------------------------
     async def on_connection_event(self, message: Envelope) -> None:
@@ -103,9 +135,7 @@ class SyncerHandlers:
     async def on_connection_command(self, message: Envelope) -> None:
         if isinstance(message, SyncNow):
             cid = connection_id_for(message.payload.user_id)
-            state = await self.store.state(cid)
-            if state is not None and state.get("active"):
-                await self._request(cid, Job.ROUND, message)
+            await self._request_if_active(cid, Job.ROUND, message)
         elif isinstance(message, DisconnectCalendar):
             command = message.payload
             cid = connection_id_for(command.user_id)
@@ -117,24 +147,22 @@ class SyncerHandlers:
                 active=False,  # no new sync work from now on
                 disconnect_requested_at=command.requested_at,
             )
-            self._causes[(cid, Job.DISCONNECT)] = message
             await self.workers.cancel(cid)  # an in-flight round must not delay it
-            self.workers.kick(cid)
+            self._kick(cid, Job.DISCONNECT, message)
 
     # --- notifications --------------------------------------------------------------------
     async def on_notification(self, message: Envelope) -> None:
         if isinstance(message, GraphChangeNotified):
             notice = message.payload
-            state = await self.store.state(notice.connection_id)
-            if state is None or not state.get("active"):
-                return
-            started = state.get("round_started_at")
             skew = timedelta(seconds=self.settings.notice_skew_seconds)
-            if notice_already_covered(
-                notice.received_at, _aware(started) if started else None, skew
-            ):
-                return  # coalesced: a round that began after this notice already ran
-            await self._request(notice.connection_id, Job.ROUND, message)
+            # Coalesced in the write itself (the rule of `notice_already_covered`): no
+            # round is asked for if one began after this notice was received.
+            await self._request_if_active(
+                notice.connection_id,
+                Job.ROUND,
+                message,
+                unless_round_started_after=_aware(notice.received_at) + skew,
+            )
         elif isinstance(message, GraphLifecycleNotified):
             await self._lifecycle(message)
 
@@ -163,34 +191,29 @@ class SyncerHandlers:
         members = [m.model_dump(mode="json") for m in roster.members]
         if not await self.store.put_roster(roster.manager_id, members, roster.version):
             return  # an older roster than the one we have
-        cid = connection_id_for(roster.manager_id)
-        state = await self.store.state(cid)
-        if state is not None and state.get("active"):
-            await self._request(cid, Job.REEVALUATE, message)
+        await self._request_if_active(connection_id_for(roster.manager_id), Job.REEVALUATE, message)
 
     # --- timers ---------------------------------------------------------------------------
     async def tick(self) -> None:
         """Renewals before expiry, safety reconciliation and window slides (a round), retried
         subscription deletions, and waking workers whose jobs are due (also after a crash)."""
         now = _now()
+        batch = self.settings.tick_batch  # every query of a tick is bounded
         soon = now + timedelta(minutes=self.settings.renew_before_minutes)
-        for sub in await self.store.expiring_subscriptions(soon):
-            cid = str(sub["_id"])
-            state = await self.store.state(cid)
-            if state and state.get("active") and Job.RENEW.value not in state.get("pending", {}):
-                await self.store.request(cid, Job.RENEW.value, now)
+        expiring = [str(s["_id"]) for s in await self.store.expiring_subscriptions(soon, batch)]
+        if expiring:
+            renew = await self.store.needing_renewal(expiring)
+            await self.store.request_many(renew, Job.RENEW.value, now)
         due = now - timedelta(seconds=self.settings.reconcile_seconds)
         wanted = self.rounds.wanted_window(now)
-        for state in await self.store.states(active=True):
-            last = state.get("last_round_at")
-            window_start = state.get("window_start")
-            slid = window_start is not None and _aware(window_start) != wanted.start
-            stale = last is not None and _aware(last) < due
-            if (stale or slid) and Job.ROUND.value not in state.get("pending", {}):
-                await self.store.request(str(state["_id"]), Job.ROUND.value, now)
-        for cid in await self.store.with_pending(now):
+        stale = await self.store.due_for_round(due, wanted.start, batch)
+        await self.store.request_many(stale, Job.ROUND.value, now)
+        for cid in await self.store.with_pending(now, batch):
             self.workers.kick(cid)
-        await self.subscriptions.retry_cleanups()
+        ttl = timedelta(seconds=max(self.settings.tick_seconds * 4, 60.0))
+        if await self.store.chore_lease("retry_cleanups", self._chores, now, ttl):
+            for cid in await self.subscriptions.retry_cleanups(now, batch):
+                self.tokens.forget(cid)
 
     # --- jobs -------------------------------------------------------------------------------
     async def perform(self, job: Job, state: dict[str, Any]) -> None:
@@ -208,44 +231,44 @@ class SyncerHandlers:
         elif job is Job.RENEW:
             work = self.subscriptions.renew(cid, user_id, cause)
         elif job is Job.ROUND:
-            work = self._round(cid, cause)
+            work = self._round(state, cause)
         else:
-            work = self._reevaluate(cid, cause)
+            work = self._reevaluate(state, cause)
         await self._guarded(cid, user_id, work)
 
     async def _connect(self, cid: str, user_id: str, cause: Envelope | None) -> None:
         me = await self.graph.me(cid)
         addresses = sorted({str(a) for a in (me.get("mail"), me.get("userPrincipalName")) if a})
         # A fresh start: the initial import is a full round of the window.
-        await self.store.set_state(
-            cid,
-            user_id=user_id,
-            owner_addresses=addresses,
-            active=True,
-            delta_link=None,
-            window_start=None,
-            window_end=None,
-        )
+        fresh: dict[str, Any] = {
+            "user_id": user_id,
+            "owner_addresses": addresses,
+            "active": True,
+            "delta_link": None,
+            "window_start": None,
+            "window_end": None,
+        }
+        await self.store.set_state(cid, **fresh)
         self.tokens.forget(cid)
-        await self._round(cid, cause)
+        await self._round({"_id": cid, **fresh}, cause)
         await self.subscriptions.ensure(cid, user_id, cause)
 
     async def _recreate(self, cid: str, user_id: str, cause: Envelope | None) -> None:
         await self.subscriptions.recreate(cid, user_id, cause)
         await self.store.request(cid, Job.ROUND.value, _now())  # then resync (a delta round)
 
-    async def _round(self, cid: str, cause: Envelope | None) -> None:
-        state = await self.store.state(cid)
-        if state is None or not state.get("active"):
+    async def _round(self, state: dict[str, Any], cause: Envelope | None) -> None:
+        """`state` was read under the worker's lease (or just written): no read again."""
+        cid = str(state["_id"])
+        if not state.get("active"):
             return
         await self.rounds.run(state, cause=cause)
         snapshot = await self.registry.synced(cid, _now())
         if snapshot is not None:
             await self.events.publish("status_changed", snapshot, cause=cause)
 
-    async def _reevaluate(self, cid: str, cause: Envelope | None) -> None:
-        state = await self.store.state(cid)
-        if state is not None and state.get("active"):
+    async def _reevaluate(self, state: dict[str, Any], cause: Envelope | None) -> None:
+        if state.get("active"):
             await self.rounds.reevaluate(state, cause=cause)
 
     async def _disconnect(
@@ -273,7 +296,8 @@ class SyncerHandlers:
         with contextlib.suppress(NotConnected, ReauthorizationRequired, GraphError):
             self.tokens.keep_for_cleanup(cid, await self.tokens.access_token(cid))
         await self.vault.delete(cid)
-        await self.subscriptions.remove(cid, user_id, None, cause)
+        if await self.subscriptions.remove(cid, user_id, None, cause):
+            self.tokens.forget(cid)  # nothing left to retry with the parting token
         await self.store.drop_items(cid)
         snapshot = await self.registry.disconnected(cid)
         if snapshot is not None:

@@ -17,7 +17,7 @@ from services.syncer.settings import SyncerSettings
 from shared.audit import AuditLog
 from shared.contracts.audit import AuditOperation, AuditOutcome
 from shared.contracts.envelope import Envelope
-from shared.contracts.meetings import MeetingRemoved, MeetingUpserted
+from shared.contracts.meetings import MeetingRemoved, MeetingUpserted, meeting_id_for
 from shared.graph.errors import GraphError, GraphGone
 from shared.graph.event import parse_delta_item
 from shared.messaging.publisher import Publisher
@@ -139,6 +139,9 @@ class RoundRunner:
     ) -> Plan:
         connection_id = str(state["_id"])
         manager_id = str(state["user_id"])
+        # Only the meetings this round names (and, for a full round, the live ones it may
+        # have to retract): not every meeting ever published.
+        named = sorted({meeting_id_for(connection_id, item.id) for item in items})
         published = {
             meeting_id: Published(
                 event_id=str(doc["event_id"]),
@@ -146,7 +149,9 @@ class RoundRunner:
                 content_hash=doc.get("hash"),
                 live=bool(doc.get("live", True)),
             )
-            for meeting_id, doc in (await self._store.published(connection_id)).items()
+            for meeting_id, doc in (
+                await self._store.published(connection_id, named, live=full)
+            ).items()
         }
         return plan_round(
             items,
@@ -172,28 +177,22 @@ class RoundRunner:
             for removal in plan.removals
         ]
         await self._publisher.publish_all(out)  # acknowledged by Kafka before state moves on
-        for meeting, digest in plan.upserts:
-            await self._store.mark_published(
-                meeting.meeting_id,
-                connection_id,
-                meeting.graph_event_id,
-                version=meeting.version,
-                content_hash=digest,
-            )
-        for removal in plan.removals:
-            await self._store.mark_published(
-                removal.meeting_id,
-                connection_id,
-                removal.graph_event_id,
-                version=removal.version,
-                content_hash=None,
-            )
-        for event_id, event in plan.store_items.items():
-            await self._store.put_item(connection_id, event_id, event)
-        for event_id in plan.drop_items:
-            await self._store.drop_item(connection_id, event_id)
-        if full:  # the window's whole content was listed: forget everything else
-            await self._store.drop_items(connection_id, keep=set(plan.store_items))
+        marks: list[tuple[str, str, int, str | None]] = [
+            (meeting.meeting_id, meeting.graph_event_id, meeting.version, digest)
+            for meeting, digest in plan.upserts
+        ]
+        marks += [
+            (removal.meeting_id, removal.graph_event_id, removal.version, None)
+            for removal in plan.removals
+        ]
+        await self._store.apply_round(
+            connection_id,
+            published=marks,
+            put_items=plan.store_items,
+            drop_items=plan.drop_items,
+            # the window's whole content was listed: forget everything else
+            keep_only=set(plan.store_items) if full else None,
+        )
 
 
 def _aware(moment: datetime) -> datetime:

@@ -24,7 +24,13 @@ class SyncerSettings(BaseSettings):
         default=2.0, ge=0.0, description="Clock-skew allowance when coalescing notices."
     )
     max_parallel_connections: int = Field(
-        default=32, ge=1, description="Connections worked on at once by one instance."
+        default=256,
+        ge=1,
+        description="Connections worked on at once by one instance (Graph's limit is per "
+        "mailbox, so this bounds memory and MongoDB load, not throttling).",
+    )
+    tick_batch: int = Field(
+        default=1000, ge=1, description="At most this many connections per timer query."
     )
     lease_seconds: float = Field(default=300.0, ge=5.0, description="Worker lease per job.")
     retry_base_seconds: float = Field(default=2.0, gt=0, description="Job retry backoff base.")

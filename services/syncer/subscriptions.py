@@ -159,11 +159,12 @@ class SubscriptionKeeper:
 
     async def remove(
         self, connection_id: str, user_id: str, access_token: str | None, cause: Envelope | None
-    ) -> None:
-        """Disconnect: delete it now if possible; otherwise record it for later retries."""
+    ) -> bool:
+        """Disconnect: delete it now if possible; otherwise record it for later retries.
+        True when nothing is left to retry."""
         current = await self._store.subscription(connection_id)
         if current is None:
-            return
+            return True
         subscription_id = str(current["subscription_id"])
         await self._store.drop_subscription(connection_id)
         await self._publisher.publish(
@@ -204,7 +205,7 @@ class SubscriptionKeeper:
                 detail=f"will retry: {type(exc).__name__}",
                 cause=cause,
             )
-            return
+            return False
         await self._audit.record(
             AuditOperation.SUBSCRIPTION_DELETE,
             AuditOutcome.SUCCEEDED,
@@ -214,27 +215,43 @@ class SubscriptionKeeper:
             graph_request_id=request_id,
             cause=cause,
         )
+        return True
 
-    async def retry_cleanups(self) -> None:
-        """Retries failed deletions while the parting token lives; then gives up honestly
-        (the subscription expires by itself at its expiry)."""
-        for doc in await self._store.cleanups():
+    async def retry_cleanups(self, now: datetime | None = None, limit: int = 0) -> list[str]:
+        """Retries failed deletions while the parting token lives and the subscription
+        hasn't expired (`give_up_at`); then gives up honestly (it expires by itself).
+        The caller runs this on one instance at a time (a chore lease). Returns the
+        connections whose cleanup ended (their parting token is no longer needed)."""
+        moment = now or datetime.now(UTC)
+        ended: list[str] = []
+        for doc in await self._store.cleanups(limit):
             subscription_id = str(doc["_id"])
             connection_id = str(doc["connection_id"])
             outcome, detail, request_id = AuditOutcome.SUCCEEDED, "retried", None
-            try:
-                request_id = await self._graph.delete_subscription(connection_id, subscription_id)
-            except GraphNotFound:
-                pass
-            except (NotConnected, ReauthorizationRequired):
-                outcome, detail = AuditOutcome.FAILED, f"abandoned: expires {doc['give_up_at']}"
-            except GraphError as exc:
-                await self._store.put_cleanup(
-                    subscription_id,
-                    {**doc, "attempts": int(doc.get("attempts", 1)) + 1, "last_error": exc.code},
-                )
-                continue
+            give_up_at = doc.get("give_up_at")
+            if give_up_at is not None and _aware(give_up_at) <= moment:
+                outcome, detail = AuditOutcome.FAILED, f"abandoned: expired {give_up_at}"
+            else:
+                try:
+                    request_id = await self._graph.delete_subscription(
+                        connection_id, subscription_id
+                    )
+                except GraphNotFound:
+                    pass
+                except (NotConnected, ReauthorizationRequired):
+                    outcome, detail = AuditOutcome.FAILED, f"abandoned: expires {give_up_at}"
+                except GraphError as exc:
+                    await self._store.put_cleanup(
+                        subscription_id,
+                        {
+                            **doc,
+                            "attempts": int(doc.get("attempts", 1)) + 1,
+                            "last_error": exc.code,
+                        },
+                    )
+                    continue
             await self._store.drop_cleanup(subscription_id)
+            ended.append(connection_id)
             await self._audit.record(
                 AuditOperation.SUBSCRIPTION_DELETE,
                 outcome,
@@ -244,3 +261,8 @@ class SubscriptionKeeper:
                 graph_request_id=request_id,
                 detail=detail,
             )
+        return ended
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -3,6 +3,11 @@
 Kafka handlers and the timer only record pending jobs (durably) and `kick` the worker, so
 Graph calls — possibly waiting out a Retry-After — never hold a consumer: other mailboxes
 keep flowing. Across syncer instances a lease in the connection's state keeps one worker.
+
+A job costs two round trips of its own: taking the lease returns the state, finishing the
+job returns the next state (or, when nothing else is pending, releases the lease in the
+same write). A connection's task is forgotten when it ends, and `on_idle` tells the
+owner so per-connection memory (correlation causes) goes with it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from shared.observability.logging import get_logger
 log = get_logger(__name__)
 
 RunJob = Callable[[Job, dict[str, Any]], Awaitable[None]]
+OnIdle = Callable[[str], None]
 
 
 class TryLater(Exception):
@@ -34,10 +40,17 @@ class TryLater(Exception):
 
 
 class ConnectionWorkers:
-    def __init__(self, store: SyncerStore, settings: SyncerSettings, run_job: RunJob) -> None:
+    def __init__(
+        self,
+        store: SyncerStore,
+        settings: SyncerSettings,
+        run_job: RunJob,
+        on_idle: OnIdle | None = None,
+    ) -> None:
         self._store = store
         self._settings = settings
         self._run_job = run_job
+        self._on_idle = on_idle
         self._owner = f"syncer-{uuid.uuid4().hex[:12]}"
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
@@ -49,9 +62,20 @@ class ConnectionWorkers:
         if task is not None and not task.done():
             self._again.add(connection_id)  # the running worker looks once more at the end
             return
-        self._tasks[connection_id] = asyncio.create_task(
-            self._drain(connection_id), name=f"sync-{connection_id}"
-        )
+        task = asyncio.create_task(self._drain(connection_id), name=f"sync-{connection_id}")
+        self._tasks[connection_id] = task
+        task.add_done_callback(lambda done: self._finished(connection_id, done))
+
+    def _finished(self, connection_id: str, task: asyncio.Task[None]) -> None:
+        """A task ended: forget it (unless a newer one took its place)."""
+        if self._tasks.get(connection_id) is task:
+            del self._tasks[connection_id]
+        if connection_id not in self._tasks and self._on_idle is not None:
+            self._on_idle(connection_id)
+
+    def tracked(self) -> int:
+        """Connections this instance holds a task for (running or just ending)."""
+        return len(self._tasks)
 
     async def cancel(self, connection_id: str) -> None:
         """Stops the connection's in-flight job (disconnect must not wait for a slow round)."""
@@ -71,44 +95,54 @@ class ConnectionWorkers:
     async def _drain(self, connection_id: str) -> None:
         ttl = timedelta(seconds=self._settings.lease_seconds)
         async with self._slots:
-            if not await self._store.lease(connection_id, self._owner, _now(), ttl):
+            state = await self._store.take(connection_id, self._owner, _now(), ttl)
+            if state is None:
                 return  # another instance works on it; its lease runs out if it died
+            released = False
             try:
                 while True:
                     self._again.discard(connection_id)
-                    while await self._one(connection_id, ttl):
-                        pass
+                    while state is not None:
+                        state = await self._one(connection_id, state, ttl)
+                    released = True
                     if connection_id not in self._again:
                         break
+                    # Kicked while working: look again with a fresh lease + state.
+                    state = await self._store.take(connection_id, self._owner, _now(), ttl)
+                    if state is None:
+                        break
+                    released = False
             finally:
-                with contextlib.suppress(Exception):
-                    await self._store.release(connection_id, self._owner)
+                if not released:
+                    with contextlib.suppress(Exception):
+                        await self._store.release(connection_id, self._owner)
                 if connection_id in self._again:
                     # Kicked after the last look but before this task ended: look again
                     # once this task is done (kick() would only mark the running one).
                     self._again.discard(connection_id)
                     asyncio.get_running_loop().call_soon(self.kick, connection_id)
 
-    async def _one(self, connection_id: str, ttl: timedelta) -> bool:
-        """Runs the next pending job; False when there is nothing (more) to do now."""
-        state = await self._store.state(connection_id)
-        if state is None:
-            return False
+    async def _one(
+        self, connection_id: str, state: dict[str, Any], ttl: timedelta
+    ) -> dict[str, Any] | None:
+        """Runs the next pending job of `state` (read under our lease); returns the state
+        to look at next, or None when there is nothing (more) to do now — the lease is
+        released by then."""
+        if state.get("lease_owner") != self._owner:
+            return None  # the lease ran out and another instance took the connection
         retry_at = state.get("retry_at")
-        if retry_at is not None and _aware(retry_at) > _now():
-            return False  # backing off: the timer kicks it again when due
         pending = state.get("pending") or {}
         job = next_job(pending, bool(state.get("active")))
-        if job is None:
-            return False
+        if job is None or (retry_at is not None and _aware(retry_at) > _now()):
+            # Nothing to do, or backing off (the timer kicks it again when due).
+            await self._store.release(connection_id, self._owner)
+            return None
         requested_at = pending[job.value]
-        if not await self._store.lease(connection_id, self._owner, _now(), ttl):
-            return False  # the lease ran out and another instance took the connection
         try:
             await self._under_lease(connection_id, ttl, self._run_job(job, state))
         except LeaseLost:
             log.warning("lease lost during a job; left to its new owner", job=job.value)
-            return False
+            return None
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -118,15 +152,21 @@ class ConnectionWorkers:
                 log.exception("sync job failed", connection_id=connection_id, job=job.value)
             if failures > self._settings.max_job_failures:
                 log.error("sync job abandoned", connection_id=connection_id, job=job.value)
-                await self._store.done(connection_id, job.value, requested_at)
-                return True
+                return await self._finish(connection_id, job, requested_at, ttl)
             delay = retry_after or backoff_seconds(
                 failures, self._settings.retry_base_seconds, self._settings.retry_max_seconds
             )
             await self._store.defer(connection_id, _now() + timedelta(seconds=delay), failures)
-            return False
-        await self._store.done(connection_id, job.value, requested_at)
-        return True
+            await self._store.release(connection_id, self._owner)
+            return None
+        return await self._finish(connection_id, job, requested_at, ttl)
+
+    async def _finish(
+        self, connection_id: str, job: Job, requested_at: Any, ttl: timedelta
+    ) -> dict[str, Any] | None:
+        return await self._store.finish(
+            connection_id, job.value, requested_at, self._owner, _now(), ttl
+        )
 
     async def _under_lease(self, connection_id: str, ttl: timedelta, work: Awaitable[None]) -> None:
         """Runs `work` while renewing the lease every third of its life; if a renewal fails

@@ -20,9 +20,18 @@ class LeaseStore:
         self.leases = 0
         self.done_jobs: list[str] = []
 
-    async def state(self, connection_id: str) -> dict[str, Any] | None:
+    def _state(self, connection_id: str, owner: str) -> dict[str, Any]:
         pending = {} if self.done_jobs else {"round": datetime.now(UTC)}
-        return {"_id": connection_id, "active": True, "pending": pending}
+        return {"_id": connection_id, "active": True, "pending": pending, "lease_owner": owner}
+
+    async def take(
+        self, connection_id: str, owner: str, now: datetime, ttl: timedelta
+    ) -> dict[str, Any] | None:
+        return (
+            self._state(connection_id, owner)
+            if await self.lease(connection_id, owner, now, ttl)
+            else None
+        )
 
     async def lease(self, connection_id: str, owner: str, now: datetime, ttl: timedelta) -> bool:
         self.leases += 1
@@ -31,8 +40,11 @@ class LeaseStore:
     async def release(self, connection_id: str, owner: str) -> None:
         return None
 
-    async def done(self, connection_id: str, job: str, requested_at: Any) -> None:
+    async def finish(
+        self, connection_id: str, job: str, requested_at: Any, owner: str, *_: Any
+    ) -> dict[str, Any] | None:
         self.done_jobs.append(job)
+        return None  # it was the only job: released
 
     async def defer(self, connection_id: str, retry_at: datetime, failures: int) -> None:
         raise AssertionError("a lost lease is not a failure")
@@ -62,11 +74,11 @@ async def test_a_long_job_keeps_its_lease_alive() -> None:
     ran = await run_with(store, job_seconds=0.5)
     assert ran == ["started", "finished"]
     assert store.done_jobs == ["round"]
-    assert store.leases >= 4  # drain + job start + renewals every ttl/3 while it ran
+    assert store.leases >= 3  # the drain's take + renewals every ttl/3 while it ran
 
 
 async def test_a_job_whose_lease_was_taken_is_cancelled() -> None:
-    store = LeaseStore(grants=2)  # the drain's and the job's; the first renewal fails
+    store = LeaseStore(grants=1)  # the drain's take; the first renewal fails
     ran = await run_with(store, job_seconds=1.0)
     assert ran == ["started"]
     assert store.done_jobs == []

@@ -9,6 +9,12 @@
 - `rosters`: each manager's team, from the roster topic.
 - `subscriptions`: the Graph subscription per connection (id, expiry, clientState hash).
 - `subscription_cleanup`: deletions that failed at disconnect, retried for a while.
+- `syncer_leases`: leases on instance-wide chores (one instance retries cleanups).
+
+Round trips are counted (tests/sync/test_store_round_trips.py): a round writes its
+published versions and its calendar items as one unordered bulk write each, looks up
+only the published meetings the round's pages name (plus the live ones for a full round),
+and a job costs one write to take it (lease + state) and one to finish it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo import DeleteMany, DeleteOne, ReplaceOne, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import Document, IndexSpec
 
@@ -26,7 +34,12 @@ INDEXES = [
     IndexSpec("sync_state", [("user_id", 1)]),
     IndexSpec("sync_state", [("has_pending", 1), ("retry_at", 1)]),
     IndexSpec("subscriptions", [("expires_at", 1)]),
+    IndexSpec("sync_state", [("active", 1), ("last_round_at", 1)]),
 ]
+
+
+def _lease_free(owner: str, now: datetime) -> dict[str, Any]:
+    return {"$or": [{"lease_owner": owner}, {"lease_until": None}, {"lease_until": {"$lt": now}}]}
 
 
 class SyncerStore:
@@ -51,6 +64,82 @@ class SyncerStore:
             {"$set": {f"pending.{job}": at, "has_pending": True, **fields}},
             upsert=True,
         )
+
+    async def request_if_active(
+        self,
+        connection_id: str,
+        job: str,
+        at: datetime,
+        *,
+        unless_round_started_after: datetime | None = None,
+    ) -> bool:
+        """Asks for `job` only if the connection is active (and, for a change notice, no
+        round began after `unless_round_started_after`): one round trip, no read first."""
+        query: dict[str, Any] = {"_id": connection_id, "active": True}
+        if unless_round_started_after is not None:
+            query["$or"] = [
+                {"round_started_at": None},
+                {"round_started_at": {"$lte": unless_round_started_after}},
+            ]
+        result = await self.db.sync_state.update_one(
+            query, {"$set": {f"pending.{job}": at, "has_pending": True}}
+        )
+        return result.matched_count == 1
+
+    async def request_many(self, connection_ids: list[str], job: str, at: datetime) -> None:
+        if connection_ids:
+            await self.db.sync_state.update_many(
+                {"_id": {"$in": connection_ids}},
+                {"$set": {f"pending.{job}": at, "has_pending": True}},
+            )
+
+    async def take(
+        self, connection_id: str, owner: str, now: datetime, ttl: timedelta
+    ) -> Document | None:
+        """Takes (or renews) the worker's lease and returns the state, in one round trip;
+        None if another instance holds the lease (or there is no state)."""
+        return await self.db.sync_state.find_one_and_update(
+            {"_id": connection_id, **_lease_free(owner, now)},
+            {"$set": {"lease_owner": owner, "lease_until": now + ttl}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def finish(
+        self,
+        connection_id: str,
+        job: str,
+        requested_at: Any,
+        owner: str,
+        now: datetime,
+        ttl: timedelta,
+    ) -> Document | None:
+        """Clears `job` (unless asked for again while it ran). When it was the only job
+        pending, that also releases the lease and stops the timer waking the connection,
+        in the same round trip, and None is returned; otherwise the state (lease renewed)."""
+        result = await self.db.sync_state.update_one(
+            {"_id": connection_id, "lease_owner": owner, "pending": {job: requested_at}},
+            {
+                "$set": {
+                    "pending": {},
+                    "has_pending": False,
+                    "failures": 0,
+                    "retry_at": None,
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
+            },
+        )
+        if result.matched_count:
+            return None
+        doc = await self.db.sync_state.find_one_and_update(
+            {"_id": connection_id, f"pending.{job}": requested_at},
+            {
+                "$unset": {f"pending.{job}": ""},
+                "$set": {"failures": 0, "retry_at": None, "lease_until": now + ttl},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc if doc is not None else await self.state(connection_id)
 
     async def done(self, connection_id: str, job: str, requested_at: Any) -> None:
         """Clears `job` unless it was asked for again while it ran (then it runs again)."""
@@ -77,13 +166,42 @@ class SyncerStore:
             {"_id": connection_id}, {"$set": {"retry_at": retry_at, "failures": failures}}
         )
 
-    async def with_pending(self, now: datetime) -> list[str]:
-        """Connections with work waiting whose retry time (if any) has come."""
+    async def with_pending(self, now: datetime, limit: int = 0) -> list[str]:
+        """Connections with work waiting whose retry time (if any) has come (at most
+        `limit` of them when given: the timer works in bounded steps)."""
         cursor = self.db.sync_state.find(
             {
                 "has_pending": True,
                 "$or": [{"retry_at": None}, {"retry_at": {"$lte": now}}],
             },
+            {"_id": 1},
+            limit=limit,
+        )
+        return [str(doc["_id"]) async for doc in cursor]
+
+    async def due_for_round(
+        self, last_round_before: datetime, window_start: datetime, limit: int
+    ) -> list[str]:
+        """Active connections whose last round is older than `last_round_before` or whose
+        window must slide to `window_start`, without a round pending (ids only, bounded)."""
+        cursor = self.db.sync_state.find(
+            {
+                "active": True,
+                "pending.round": {"$exists": False},
+                "$or": [
+                    {"last_round_at": {"$lt": last_round_before}},
+                    {"window_start": {"$nin": [None, window_start]}},
+                ],
+            },
+            {"_id": 1},
+            limit=limit,
+        )
+        return [str(doc["_id"]) async for doc in cursor]
+
+    async def needing_renewal(self, connection_ids: list[str]) -> list[str]:
+        """Of `connection_ids`: the active ones without a renewal pending."""
+        cursor = self.db.sync_state.find(
+            {"_id": {"$in": connection_ids}, "active": True, "pending.renew": {"$exists": False}},
             {"_id": 1},
         )
         return [str(doc["_id"]) async for doc in cursor]
@@ -91,19 +209,33 @@ class SyncerStore:
     async def lease(self, connection_id: str, owner: str, now: datetime, ttl: timedelta) -> bool:
         """One worker per connection across syncer instances: a time-bound lease."""
         result = await self.db.sync_state.update_one(
-            {
-                "_id": connection_id,
-                "$or": [
-                    {"lease_owner": owner},
-                    {"lease_until": None},
-                    {"lease_until": {"$lt": now}},
-                ],
-            },
+            {"_id": connection_id, **_lease_free(owner, now)},
             {"$set": {"lease_owner": owner, "lease_until": now + ttl}},
         )
         return result.matched_count == 1
 
     async def release(self, connection_id: str, owner: str) -> None:
+        """Frees the lease; with nothing left pending, the timer stops waking it too."""
+        idle = await self.db.sync_state.update_one(
+            {"_id": connection_id, "lease_owner": owner, "pending": {}},
+            {"$set": {"lease_owner": None, "lease_until": None, "has_pending": False}},
+        )
+        if not idle.matched_count:
+            await self._release(connection_id, owner)
+
+    async def chore_lease(self, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+        """An instance-wide chore (e.g. retrying cleanups) runs on one instance at a time."""
+        try:
+            result = await self.db.syncer_leases.update_one(
+                {"_id": name, **_lease_free(owner, now)},
+                {"$set": {"lease_owner": owner, "lease_until": now + ttl}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False  # held by another instance (the upsert found no free lease)
+        return result.matched_count == 1 or result.upserted_id is not None
+
+    async def _release(self, connection_id: str, owner: str) -> None:
         await self.db.sync_state.update_one(
             {"_id": connection_id, "lease_owner": owner},
             {"$set": {"lease_owner": None, "lease_until": None}},
@@ -131,9 +263,64 @@ class SyncerStore:
         await self.db.calendar_items.delete_many(query)
 
     # published meetings -----------------------------------------------------------------
-    async def published(self, connection_id: str) -> dict[str, Document]:
-        """Every meeting ever published for the connection (`live` False: retracted)."""
-        return {d["_id"]: d async for d in self.db.published.find({"connection_id": connection_id})}
+    async def published(
+        self, connection_id: str, meeting_ids: list[str] | None = None, *, live: bool = False
+    ) -> dict[str, Document]:
+        """What was published for the connection: every meeting ever (`live` False:
+        retracted), or only `meeting_ids` — plus every live one when `live` is set (a full
+        round retracts the live meetings it no longer lists). One round trip."""
+        query: dict[str, Any] = {"connection_id": connection_id}
+        if meeting_ids is not None:
+            wanted: list[dict[str, Any]] = [{"_id": {"$in": meeting_ids}}]
+            if live:
+                wanted.append({"live": True})
+            query["$or"] = wanted
+        return {d["_id"]: d async for d in self.db.published.find(query)}
+
+    async def apply_round(
+        self,
+        connection_id: str,
+        *,
+        published: list[tuple[str, str, int, str | None]],
+        put_items: dict[str, dict[str, Any]],
+        drop_items: set[str],
+        keep_only: set[str] | None = None,
+    ) -> None:
+        """A round's effects in two unordered bulk writes: the published versions
+        (meeting id, event id, version, hash or None for a tombstone) and the calendar
+        items (put, drop, and with `keep_only` drop every other item of the connection)."""
+        if published:
+            await self.db.published.bulk_write(
+                [
+                    ReplaceOne(
+                        {"_id": meeting_id},
+                        _published_doc(connection_id, event_id, version, digest),
+                        upsert=True,
+                    )
+                    for meeting_id, event_id, version, digest in published
+                ],
+                ordered=False,
+            )
+        item_ops: list[Any] = [
+            ReplaceOne(
+                {"_id": f"{connection_id}|{event_id}"},
+                {"connection_id": connection_id, "event_id": event_id, "event": event},
+                upsert=True,
+            )
+            for event_id, event in put_items.items()
+        ]
+        item_ops += [
+            DeleteOne({"_id": f"{connection_id}|{event_id}"})
+            for event_id in sorted(drop_items - set(put_items))
+        ]
+        if keep_only is not None:
+            item_ops.append(
+                DeleteMany(
+                    {"connection_id": connection_id, "event_id": {"$nin": sorted(keep_only)}}
+                )
+            )
+        if item_ops:
+            await self.db.calendar_items.bulk_write(item_ops, ordered=False)
 
     async def mark_published(
         self,
@@ -147,13 +334,7 @@ class SyncerStore:
         """Records what consumers now hold: a live snapshot (with its hash) or a tombstone."""
         await self.db.published.replace_one(
             {"_id": meeting_id},
-            {
-                "connection_id": connection_id,
-                "event_id": event_id,
-                "version": version,
-                "hash": content_hash,
-                "live": content_hash is not None,
-            },
+            _published_doc(connection_id, event_id, version, content_hash),
             upsert=True,
         )
 
@@ -205,15 +386,28 @@ class SyncerStore:
     async def drop_subscription(self, connection_id: str) -> None:
         await self.db.subscriptions.delete_one({"_id": connection_id})
 
-    async def expiring_subscriptions(self, before: datetime) -> list[Document]:
-        return [d async for d in self.db.subscriptions.find({"expires_at": {"$lt": before}})]
+    async def expiring_subscriptions(self, before: datetime, limit: int = 0) -> list[Document]:
+        cursor = self.db.subscriptions.find({"expires_at": {"$lt": before}}, limit=limit)
+        return [d async for d in cursor]
 
     # cleanup ----------------------------------------------------------------------------
     async def put_cleanup(self, subscription_id: str, doc: dict[str, Any]) -> None:
         await self.db.subscription_cleanup.replace_one({"_id": subscription_id}, doc, upsert=True)
 
-    async def cleanups(self) -> list[Document]:
-        return [d async for d in self.db.subscription_cleanup.find({})]
+    async def cleanups(self, limit: int = 0) -> list[Document]:
+        return [d async for d in self.db.subscription_cleanup.find({}, limit=limit)]
 
     async def drop_cleanup(self, subscription_id: str) -> None:
         await self.db.subscription_cleanup.delete_one({"_id": subscription_id})
+
+
+def _published_doc(
+    connection_id: str, event_id: str, version: int, content_hash: str | None
+) -> Document:
+    return {
+        "connection_id": connection_id,
+        "event_id": event_id,
+        "version": version,
+        "hash": content_hash,
+        "live": content_hash is not None,
+    }
