@@ -20,4 +20,3 @@ def test_every_collection_with_indexes_is_in_the_mongodb_section() -> None:
         assert f"`{spec.collection}`" in section, spec.collection
         fields = ", ".join(name for name, _ in spec.keys)
         assert f"`{fields}`" in section, (spec.collection, fields)
-
