@@ -20,6 +20,7 @@ from services.syncer.rounds import RoundRunner
 from services.syncer.settings import SyncerSettings
 from services.syncer.subscriptions import SubscriptionKeeper
 from services.syncer.tokens import SyncerTokens
+from services.syncer.watchdog import Watchdog
 from services.syncer.workers import ConnectionWorkers, TryLater
 from shared.audit import AuditLog
 from shared.connections.events import ConnectionEvents
@@ -78,6 +79,7 @@ class SyncerHandlers:
         self.audit = audit
         self.settings = settings
         self.workers = ConnectionWorkers(store, settings, self.perform)
+        self.watchdog = Watchdog(store, self.workers, audit, settings)
         self._causes: dict[tuple[str, Job], Envelope] = {}  # for correlation only
 
     async def _request(
@@ -170,8 +172,9 @@ class SyncerHandlers:
 
     # --- timers ---------------------------------------------------------------------------
     async def tick(self) -> None:
-        """Renewals before expiry, safety reconciliation and window slides (a round), retried
-        subscription deletions, and waking workers whose jobs are due (also after a crash)."""
+        """Renewals before expiry, safety reconciliation and window slides (a round), the
+        watchdog (stuck connections relaunched once), retried subscription deletions, and
+        waking workers whose jobs are due (also after a crash)."""
         now = _now()
         soon = now + timedelta(minutes=self.settings.renew_before_minutes)
         for sub in await self.store.expiring_subscriptions(soon):
@@ -188,6 +191,7 @@ class SyncerHandlers:
             stale = last is not None and _aware(last) < due
             if (stale or slid) and Job.ROUND.value not in state.get("pending", {}):
                 await self.store.request(str(state["_id"]), Job.ROUND.value, now)
+        await self.watchdog.check(now)
         for cid in await self.store.with_pending(now):
             self.workers.kick(cid)
         await self.subscriptions.retry_cleanups()
