@@ -13,6 +13,7 @@ import typer
 from services.syncer.ops import app as connections_app
 from shared.infra.commands import app as infra_app
 from shared.messaging.dlq_cli import app as dlq_app
+from shared.messaging.offsets_cli import app as offsets_app
 
 app = typer.Typer(
     name="smvue-sync",
@@ -28,6 +29,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(connections_app, name="connections")
+app.add_typer(offsets_app, name="offsets")
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
