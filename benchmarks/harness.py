@@ -30,6 +30,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +40,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
+from shared.contracts.connections import connection_id_for
+from shared.contracts.roster import Roster, RosterUpdated, TeamMember
 from shared.credentials.cipher import generate_key
 from shared.infra.endpoints import InfraEndpoints
 from shared.infra.local import LocalInfra
 from shared.infra.paths import smvue_home
 from shared.infra.selection import session_home
+from shared.messaging.broker import create_broker
+from shared.messaging.publisher import KafkaPublisher
 from shared.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -280,6 +286,235 @@ async def services(
 
 def round_trips(running: Mapping[str, ServiceProcess]) -> dict[str, int]:
     return {name: process.round_trips() for name, process in running.items()}
+
+
+# --- the emulated cloud: mailboxes, calendars, connecting, the read model -------------------
+
+SERVICE_TOKEN = "test-service-token"  # what tests/fixtures/connect.connect_user presents
+SYNC_SERVICES = ("ingress", "syncer", "projector")
+
+
+@dataclass
+class Mailbox:
+    user_id: str  # SMVue's user id of the manager
+    graph_id: str  # the emulator's user id
+    mail: str
+    members: list[str]  # team members' addresses
+    one_on_ones: int = 0  # 1:1 occurrences the read model must end up with
+    singles: list[str] = field(default_factory=list)  # event ids of single 1:1s
+
+    @property
+    def connection_id(self) -> str:
+        return connection_id_for(self.user_id)
+
+
+@dataclass
+class Cloud:
+    emulator: Any  # tests.fixtures.emulator.RunningEmulator
+    settings: Settings
+    tenant_id: str
+    mailboxes: list[Mailbox] = field(default_factory=list)
+
+    def token(self, mailbox: Mailbox) -> str:
+        minted: str = self.emulator.state.identity.mint_access_token(
+            mailbox.graph_id, "Calendars.ReadWrite"
+        )
+        return minted
+
+    def graph(self, mailbox: Mailbox) -> httpx.AsyncClient:
+        """A plain HTTP client acting as the person (or as the Graph floor's reader)."""
+        return self.emulator.client(  # type: ignore[no-any-return]
+            headers={"Authorization": f"Bearer {self.token(mailbox)}"}, timeout=60.0
+        )
+
+
+@contextlib.asynccontextmanager
+async def emulated_cloud(endpoints: InfraEndpoints) -> Any:
+    """The Graph + identity emulator (in this process) and the run's settings pointing
+    the services at it, as production points them at Microsoft."""
+    from tests.fixtures.emulator import running_emulator
+
+    async with running_emulator() as emulator:
+        ingress_port = free_port()
+        identity = emulator.state.identity
+        tenant = emulator.state.directory.add_tenant("Contoso", "contoso.test")
+        redirect = f"http://127.0.0.1:{ingress_port}/oauth/outlook/callback"
+        app = identity.register_app(redirect_uris=[redirect], display_name="SMVue")
+        settings = benchmark_settings(
+            endpoints,
+            ingress_port=ingress_port,
+            graph_base_url=emulator.graph_url,
+            authority_host=emulator.authority_host,
+            tenant="common",
+            ca_bundle=emulator.ca_bundle,
+            msal_instance_discovery=False,
+            oauth_redirect_uri=redirect,
+            public_base_url=f"http://127.0.0.1:{ingress_port}",
+            service_tokens=[SERVICE_TOKEN],
+            client_id=app.client_id,
+            client_secret=SecretStr(str(app.client_secret)),
+        )
+        yield Cloud(emulator, settings, tenant.id)
+
+
+def add_mailboxes(cloud: Cloud, count: int, members: int = 3) -> list[Mailbox]:
+    directory = cloud.emulator.state.directory
+    made = []
+    for n in range(len(cloud.mailboxes), len(cloud.mailboxes) + count):
+        manager = directory.add_user(cloud.tenant_id, f"manager{n}@contoso.test", f"Manager {n}")
+        team = [f"member{n}x{m}@contoso.test" for m in range(members)]
+        for address in team:
+            directory.add_user(cloud.tenant_id, address, address.split("@")[0])
+        made.append(Mailbox(f"manager-{n}", manager.id, manager.mail, team))
+    cloud.mailboxes.extend(made)
+    return made
+
+
+def _slot(moment: datetime) -> dict[str, str]:
+    return {"dateTime": moment.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
+
+
+def _event(subject: str, start: datetime, attendees: list[str], **extra: Any) -> dict[str, Any]:
+    return {
+        "subject": subject,
+        "body": {"contentType": "text", "content": "private notes"},
+        "start": _slot(start),
+        "end": _slot(start + timedelta(minutes=30)),
+        "attendees": [{"emailAddress": {"address": a}, "type": "required"} for a in attendees],
+        **extra,
+    }
+
+
+async def seed_calendar(cloud: Cloud, mailbox: Mailbox, events: int, one_on_ones: int) -> None:
+    """`events` event occurrences in the sync window of which `one_on_ones` are 1:1s with
+    a team member: a weekly series of 10 (one occurrence moved — an exception — and one
+    cancelled) when there are at least 10 1:1s, single 1:1s, and 3-person meetings."""
+    base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    first = base - timedelta(days=40)
+    async with cloud.graph(mailbox) as graph:
+
+        async def post(body: dict[str, Any]) -> dict[str, Any]:
+            answer = await graph.post("/v1.0/me/events", json=body)
+            answer.raise_for_status()
+            created: dict[str, Any] = answer.json()
+            return created
+
+        series_size = 10 if one_on_ones >= 10 else 0
+        if series_size:
+            series = await post(
+                _event(
+                    "weekly 1:1",
+                    first,
+                    [mailbox.members[0]],
+                    recurrence={
+                        "pattern": {
+                            "type": "weekly",
+                            "interval": 1,
+                            "daysOfWeek": [first.strftime("%A")],
+                        },
+                        "range": {
+                            "type": "numbered",
+                            "startDate": first.date().isoformat(),
+                            "numberOfOccurrences": series_size,
+                        },
+                    },
+                )
+            )
+            listed = await graph.get(
+                f"/v1.0/me/events/{series['id']}/instances",
+                params={
+                    "startDateTime": (first - timedelta(days=1)).isoformat(),
+                    "endDateTime": (first + timedelta(days=80)).isoformat(),
+                },
+            )
+            occurrences = listed.json()["value"]
+            moved = first + timedelta(days=7, hours=3)
+            await graph.patch(
+                f"/v1.0/me/events/{occurrences[1]['id']}",
+                json={"start": _slot(moved), "end": _slot(moved + timedelta(minutes=30))},
+            )
+            await graph.post(f"/v1.0/me/events/{occurrences[2]['id']}/cancel", json={})
+        in_series = series_size - 1 if series_size else 0  # the cancelled one is gone
+        singles = max(0, one_on_ones - in_series)
+        others = max(0, events - series_size - singles)
+        for n in range(singles):
+            start = base - timedelta(days=80) + timedelta(hours=13 * n + 1)
+            member = mailbox.members[n % len(mailbox.members)]
+            created = await post(_event(f"1:1 {n}", start, [member]))
+            mailbox.singles.append(str(created["id"]))
+        for n in range(others):
+            start = base - timedelta(days=80) + timedelta(hours=17 * n + 5)
+            await post(_event(f"group {n}", start, mailbox.members[:2] or ["x@fabrikam.test"]))
+        mailbox.one_on_ones = in_series + singles
+
+
+async def publish_rosters(cloud: Cloud, mailboxes: Sequence[Mailbox]) -> None:
+    broker = create_broker(cloud.settings, "benchmark")
+    await broker.connect()
+    try:
+        records = [
+            RosterUpdated.build(
+                key=m.user_id,
+                payload=Roster(
+                    manager_id=m.user_id,
+                    members=[
+                        TeamMember(member_id=a.split("@")[0], email=a, display_name=a)
+                        for a in m.members
+                    ],
+                    version=1,
+                    updated_at=datetime.now(UTC),
+                ),
+            )
+            for m in mailboxes
+        ]
+        await KafkaPublisher(broker, cloud.settings).publish_all(records)
+    finally:
+        await broker.stop()
+
+
+async def connect(cloud: Cloud, mailbox: Mailbox) -> None:
+    """The person connects for real: authorize, the sign-in page, the callback."""
+    from tests.fixtures.connect import connect_user
+
+    outcome = await connect_user(cloud.emulator, cloud.settings, mailbox.user_id, mailbox.mail)
+    if outcome.status != "connected":
+        raise RuntimeError(f"{mailbox.user_id} did not connect: {outcome.code}")
+
+
+class ReadModel:
+    """The projector's read model, as the benchmark's observer reads it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            settings.mongodb_uri, tz_aware=True
+        )
+        self.db = self._client[settings.mongodb_database]
+
+    async def live_count(self, manager_id: str) -> int:
+        return await self.db.one_on_ones.count_documents(
+            {"manager_id": manager_id, "removed": False}
+        )
+
+    async def duplicates(self, manager_id: str) -> int:
+        """Live documents beyond one per Graph event."""
+        seen: Counter[str] = Counter()
+        async for doc in self.db.one_on_ones.find(
+            {"manager_id": manager_id, "removed": False}, {"graph_event_id": 1}
+        ):
+            seen[str(doc.get("graph_event_id"))] += 1
+        return sum(n - 1 for n in seen.values() if n > 1)
+
+    async def subjects(self, meeting_ids: Sequence[str]) -> dict[str, str]:
+        cursor = self.db.one_on_ones.find({"_id": {"$in": list(meeting_ids)}}, {"subject": 1})
+        return {str(d["_id"]): str(d.get("subject")) async for d in cursor}
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def sync_env() -> dict[str, str]:
+    """The syncer's knobs in a benchmark: production defaults, WARNING logs."""
+    return {"SMVUE_SYNCER_TICK_SECONDS": "5"}
 
 
 # --- the counted service (runs in the service's process) --------------------------------------
