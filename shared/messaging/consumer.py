@@ -244,7 +244,7 @@ class KeyedConsumer:
                 self._flow_control()
                 await self._commit()
                 if loop.time() >= next_lag:
-                    self._export_lag()
+                    await self._export_lag()
                     next_lag = loop.time() + _LAG_EVERY
             except asyncio.CancelledError:
                 raise
@@ -312,8 +312,21 @@ class KeyedConsumer:
             if tp in self._partitions:
                 self._partitions[tp].committed = mark
 
-    def _export_lag(self) -> None:
-        for (topic, partition), lag in self.lag().items():
+    async def _export_lag(self) -> None:
+        lags = self.lag()
+        consumer = self._consumer
+        idle = [tp for tp in list(self._partitions) if (tp.topic, tp.partition) not in lags]
+        if consumer is not None and idle:
+            # Nothing fetched yet (an idle partition): the broker's end offset and the
+            # position this consumer starts from tell its lag.
+            try:
+                ends = await consumer.end_offsets(idle)
+                for tp in idle:
+                    position = await consumer.position(tp)
+                    lags[(tp.topic, tp.partition)] = max(0, ends[tp] - position)
+            except (KafkaError, AssertionError, KeyError) as exc:
+                log.debug("lag of idle partitions unknown", group=self.group, error=repr(exc))
+        for (topic, partition), lag in lags.items():
             metrics.CONSUMER_LAG.labels(
                 group=self.group, topic=topic, partition=str(partition)
             ).set(lag)

@@ -457,12 +457,17 @@ async def read_models(settings: Settings) -> dict[str, list[tuple[str, datetime]
 
 
 async def lag_reported(instance: Instance, settings: Settings) -> bool:
-    """The instance's /metrics has the consumer-lag gauge for each of its groups."""
+    """The instance's /metrics has the consumer-lag gauge, for its own groups only.
+
+    A series is per (group, topic, partition) the instance owns: with more instances than a
+    topic has partitions, an instance owns none of that group's partitions and has no lag of
+    it to report, so "reports its lag" means at least one series, each of its own groups."""
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{instance.port}") as client:
         text = (await client.get("/metrics")).text
     lines = [line for line in text.splitlines() if line.startswith(LAG_METRIC + "{")]
-    wanted = [settings.topic_prefix + group for group, _ in groups_of(settings)[instance.service]]
-    return all(any(f'group="{group}"' in line for line in lines) for group in wanted)
+    wanted = {settings.topic_prefix + group for group, _ in groups_of(settings)[instance.service]}
+    groups = {line.split('group="', 1)[1].split('"', 1)[0] for line in lines if 'group="' in line}
+    return bool(groups) and groups <= wanted
 
 
 def overlapping_delta_requests(records: list[Any]) -> list[tuple[str, str, str]]:
