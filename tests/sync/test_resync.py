@@ -4,7 +4,6 @@ subscription, throttling with Retry-After — and a safety net for each."""
 from __future__ import annotations
 
 import asyncio
-
 from datetime import datetime, timedelta
 
 import pytest
