@@ -108,5 +108,5 @@ def build_service(settings: Settings) -> Service:
         broker=broker,
         on_start=[create_indexes],
         on_stop=[close_clients],
-        background=[lambda: directory.follow(settings)],
+        background=[lambda: directory.run(settings), app.state.connect.drain_outbox_forever],
     )

@@ -327,10 +327,18 @@ class SyncerHandlers:
                 await self.events.publish("status_changed", snapshot)
 
     async def _pause(self, cid: str, user_id: str) -> None:
-        """The refresh token is dead: sync pauses until the person reconnects."""
-        await self.store.set_state(cid, active=False)
-        await self.store.drop_pending(cid, *_SYNC_JOBS)
+        """The refresh token is dead: sync pauses until the person reconnects.
+
+        Tell first, then stop: the card's snapshot and the audit record go out before the
+        pending jobs are dropped, so if a publish fails the job stays pending and its retry
+        (which meets the dead token again) publishes the snapshot the registry holds."""
         snapshot = await self.registry.reauthorization_required(cid)
+        if snapshot is None:  # a retry: the registry already says so; tell it again
+            current = await self.registry.get(cid)
+            if current is not None and current.state is ConnectionState.REAUTHORIZATION_REQUIRED:
+                snapshot = current
+        if snapshot is not None:
+            await self.events.publish("status_changed", snapshot)
         await self.audit.record(
             AuditOperation.TOKEN_REFRESH_FAILED,
             AuditOutcome.FAILED,
@@ -338,5 +346,5 @@ class SyncerHandlers:
             user_id=user_id,
             detail="invalid_grant: reconnect needed",
         )
-        if snapshot is not None:
-            await self.events.publish("status_changed", snapshot)
+        await self.store.set_state(cid, active=False)
+        await self.store.drop_pending(cid, *_SYNC_JOBS)

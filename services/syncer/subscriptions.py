@@ -161,12 +161,15 @@ class SubscriptionKeeper:
         self, connection_id: str, user_id: str, access_token: str | None, cause: Envelope | None
     ) -> bool:
         """Disconnect: delete it now if possible; otherwise record it for later retries.
-        True when nothing is left to retry."""
+        True when nothing is left to retry.
+
+        Tell, delete, then forget: the document is dropped last, so a retry after any
+        failure (the publish, Graph, the audit) still finds the subscription and redoes the
+        rest (publishing `subscription.ended` twice is harmless)."""
         current = await self._store.subscription(connection_id)
         if current is None:
             return True
         subscription_id = str(current["subscription_id"])
-        await self._store.drop_subscription(connection_id)
         await self._publisher.publish(
             SubscriptionEnded.build(
                 key=connection_id,
@@ -205,6 +208,7 @@ class SubscriptionKeeper:
                 detail=f"will retry: {type(exc).__name__}",
                 cause=cause,
             )
+            await self._store.drop_subscription(connection_id)
             return False
         await self._audit.record(
             AuditOperation.SUBSCRIPTION_DELETE,
@@ -215,6 +219,7 @@ class SubscriptionKeeper:
             graph_request_id=request_id,
             cause=cause,
         )
+        await self._store.drop_subscription(connection_id)
         return True
 
     async def retry_cleanups(self, now: datetime | None = None, limit: int = 0) -> list[str]:

@@ -4,8 +4,9 @@ For each command: skip it if it already finished (redelivery); refuse it before 
 call when the calendar can't be written or the event is not SMVue's; else write, record,
 publish the meeting event, audit, and publish the outcome — then mark it finished. A crash
 anywhere before that mark replays the command: the create repeats its transactionId (Graph
-returns the event already made), reschedule re-applies the same absolute times, and
-cancel of an event already cancelled ends as "no longer exists".
+returns the event already made), reschedule re-applies the same absolute times, and cancel
+records its intent before Graph's cancel, so its retry completes (publish, audit, mark)
+even though the event has left Outlook (docs/conventions.md, "Effect order").
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ class WriterHandlers:
             failure = failure_for(exc, wants_teams=wants_teams)
             if failure is None:
                 raise
+            if isinstance(command, CancelMeeting) and meeting_id is not None:
+                await self._store.abandon_cancel(meeting_id, command.payload.command_id)
             if isinstance(exc, GraphNotFound) and meeting_id is not None:
                 await self._store.mark(meeting_id, "gone")  # deleted in Outlook meanwhile
             await self._fail(
@@ -224,11 +227,34 @@ class WriterHandlers:
         )
 
     async def _cancel(self, command: CancelMeeting, connection_id: str) -> CommandResult:
+        """Intent, Graph, publish, audit, then mark: the intent (`cancelling`, by this
+        command) is written before Graph's cancel, so a retry after a failure anywhere later
+        knows that the event missing from Outlook is its own doing and completes."""
         request = command.payload
-        owned = await self._owned(command, connection_id)
-        await self._read_ours(command, connection_id, owned)
-        answer = await self._outlook.cancel(connection_id, owned.graph_event_id, request.message)
-        await self._store.mark(owned.meeting_id, "cancelled")
+        owned = await self._store.owned(request.meeting_id)
+        if owned is None or owned.connection_id != connection_id:
+            raise Refused(
+                UserErrorCode.NOT_MANAGED_BY_SMVUE, "no SMVue-created event with this meeting id"
+            )
+        resumed = owned.state == "cancelling" and owned.cancel_command_id == request.command_id
+        if not resumed:
+            if owned.state != "active":
+                raise Refused(UserErrorCode.EVENT_NOT_FOUND, f"the event is {owned.state}")
+            if not await self._store.begin_cancel(owned.meeting_id, request.command_id):
+                raise Refused(UserErrorCode.EVENT_NOT_FOUND, "the event changed state meanwhile")
+        request_id: str | None = None
+        try:
+            await self._read_ours(command, connection_id, owned)
+            answer = await self._outlook.cancel(
+                connection_id, owned.graph_event_id, request.message
+            )
+            request_id = answer.request_id
+        except GraphNotFound:
+            if not resumed:
+                raise
+            log.info(
+                "cancel resumed: Outlook no longer has the event", command_id=request.command_id
+            )
         removal = MeetingRemoval(
             meeting_id=owned.meeting_id,
             connection_id=connection_id,
@@ -241,8 +267,9 @@ class WriterHandlers:
             MeetingRemoved.build(key=owned.meeting_id, payload=removal, cause=command)
         )
         await self._audit_write(
-            command, connection_id, answer, [owned.graph_event_id, owned.meeting_id]
+            command, connection_id, Answer({}, request_id), [owned.graph_event_id, owned.meeting_id]
         )
+        await self._store.mark(owned.meeting_id, "cancelled")
         return CommandResult(
             command_id=request.command_id,
             kind=CommandKind.CANCEL,

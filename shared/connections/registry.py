@@ -4,10 +4,16 @@ Written by the ingress (connect), the syncer (sync status, reauthorization requi
 disconnect) and read by the writer (can it write?). Every change is one atomic
 `find_one_and_update` that bumps the version and returns the new snapshot, which the caller
 publishes — so snapshots on the connections topic are totally ordered by version.
+
+A change whose event must not be lost (`connected`: without it the syncer never imports)
+also writes an outbox entry in the same atomic update; the writer of the change clears it
+once the event is published, and the ingress's outbox drainer publishes whatever stayed
+undelivered (a failed publish, a crash in between): docs/conventions.md, "Effect order".
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +31,19 @@ from shared.contracts.user_errors import UserErrorCode, user_message
 from shared.mongo import Document, IndexSpec
 
 COLLECTION = "connection_registry"
-INDEXES = [IndexSpec(COLLECTION, [("user_id", 1)], unique=True)]
+INDEXES = [
+    IndexSpec(COLLECTION, [("user_id", 1)], unique=True),
+    IndexSpec(COLLECTION, [("outbox.at", 1)], options={"sparse": True}),
+]
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """An event the registry promised (its kind and outbox id) and the snapshot now."""
+
+    kind: str
+    outbox_id: str
+    snapshot: ConnectionSnapshot
 
 
 def _now() -> datetime:
@@ -48,9 +66,17 @@ class ConnectionRegistry:
         return await self.get(connection_id_for(user_id))
 
     async def connected(
-        self, user_id: str, account: ConnectedAccount, granted_scopes: list[str], can_write: bool
+        self,
+        user_id: str,
+        account: ConnectedAccount,
+        granted_scopes: list[str],
+        can_write: bool,
+        *,
+        outbox_id: str | None = None,
     ) -> ConnectionSnapshot:
+        """Connected; with `outbox_id`, the `connected` event is owed until `delivered`."""
         now = _now()
+        outbox = {"outbox": {"kind": "connected", "id": outbox_id, "at": now}} if outbox_id else {}
         return await self._change(
             user_id,
             {
@@ -60,8 +86,34 @@ class ConnectionRegistry:
                 "can_write": can_write,
                 "connected_at": now,
                 "last_error": None,
+                **outbox,
             },
         )
+
+    async def delivered(self, connection_id: str, outbox_id: str) -> None:
+        """The owed event is out: clear the outbox entry (unless a newer one replaced it)."""
+        await self._collection.update_one(
+            {"_id": connection_id, "outbox.id": outbox_id}, {"$unset": {"outbox": ""}}
+        )
+
+    async def claim_undelivered(
+        self, older_than: datetime, limit: int = 100, now: datetime | None = None
+    ) -> list[Undelivered]:
+        """Entries owed for longer than `older_than`, each claimed for this drainer by
+        moving its time forward (one atomic write each: two drainers never take one)."""
+        moment = now or _now()
+        found: list[Undelivered] = []
+        for _ in range(limit):
+            doc = await self._collection.find_one_and_update(
+                {"outbox.at": {"$lt": older_than}},
+                {"$set": {"outbox.at": moment}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is None:
+                break
+            outbox = doc["outbox"]
+            found.append(Undelivered(str(outbox["kind"]), str(outbox["id"]), _snapshot(doc)))
+        return found
 
     async def attempt_failed(self, user_id: str, code: UserErrorCode) -> ConnectionSnapshot:
         """Records the error on the card; an existing connection stays as it was."""

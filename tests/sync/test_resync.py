@@ -3,6 +3,7 @@ subscription, throttling with Retry-After — and a safety net for each."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 import pytest
@@ -121,6 +122,12 @@ async def test_a_throttled_mailbox_never_holds_up_another(world: World) -> None:
     await world.roster("cy", bob.mail, version=1)
     assert (await connect_user(world.emulator, world.settings, "cy", cy.mail)).status == "connected"
     await world.wait_read_model("cy", lambda d: d == [])
+    # Cy's import ends with her subscription: from then on her changes are notified (an
+    # event made before it and after the import's delta would wait for a timer round).
+    for _ in range(100):
+        if len(await world.subscriptions()) == 2:
+            break
+        await asyncio.sleep(0.1)
     stuck = await world.control(
         "POST",
         "/faults",

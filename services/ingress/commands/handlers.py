@@ -1,9 +1,15 @@
 """Accepting commands: check at the edge, publish, remember — and follow their outcomes.
 
-A command is answered 202 only once the broker acknowledged its record; the status
-document is written after that, so a status always names a published command. Posting the
-same command again is harmless (202, nothing re-published); reusing its id for another
-command is refused.
+A command is answered 202 only once the broker acknowledged its record. Its id is first
+claimed (one insert: of two requests racing with one id, only one wins), then checked,
+published, and marked accepted — so a status always names a published command (a claim
+that isn't is not shown). Posting the same command again is harmless (202; re-published
+only if the first attempt never confirmed its publish); reusing its id for another command
+is refused, even when both arrive at once.
+
+A roster is stored with one conditional write (the newest version wins) before it is
+published: an older version than the stored one is refused with 409 and the current
+version; the same version again (a retry) is published again.
 """
 
 from __future__ import annotations
@@ -44,6 +50,12 @@ class Rejected(Exception):
     def __init__(self, rejection: Rejection) -> None:
         super().__init__(rejection.reason)
         self.rejection = rejection
+
+
+class StaleRoster(Exception):
+    def __init__(self, current_version: int) -> None:
+        super().__init__(f"a newer roster is stored (version {current_version})")
+        self.current_version = current_version
 
 
 class CommandHandlers:
@@ -91,7 +103,8 @@ class CommandHandlers:
         )
 
     async def status(self, command_id: str) -> Document | None:
-        return await self._statuses.get(command_id)
+        doc = await self._statuses.get(command_id)
+        return None if doc is None or doc.get("state") == "claimed" else doc
 
     async def _accept(
         self,
@@ -108,17 +121,19 @@ class CommandHandlers:
         same_as: Contract | None = None,
     ) -> str:
         mark = fingerprint(same_as or request)
-        known = await self._statuses.get(request.command_id)
+        known = await self._statuses.claim(request.command_id, kind.value, manager_id, mark)
         if known is not None:
             if known.get("fingerprint") not in (None, mark) or known.get("kind") != kind.value:
                 raise Rejected(REUSED_ID)
-            if known.get("fingerprint") == mark:
+            if known.get("state") != "claimed":
                 return request.command_id  # already accepted and published
+            # claimed by an attempt that didn't confirm its publish: publish (again)
         connection_id = connection_id_for(manager_id)
         rejection = check_connection(await self._registry.get(connection_id), writes=writes)
         if rejection is None and checks is not None:
             rejection = await checks()
         if rejection is not None:
+            await self._statuses.release(request.command_id, mark)
             raise Rejected(rejection)
         record = message.build(
             key=connection_id, payload=request, correlation_id=request.command_id
@@ -129,11 +144,19 @@ class CommandHandlers:
 
     # ------------------------------------------------------------------ rosters
     async def put_roster(self, manager_id: str, members: list[TeamMember], version: int) -> None:
+        """Raises StaleRoster when a newer version (or another roster of this version) is
+        stored."""
         roster = Roster(
             manager_id=manager_id, members=members, version=version, updated_at=datetime.now(UTC)
         )
+        if not await self._rosters.put(roster):
+            current = await self._rosters.get(manager_id)
+            if current is not None and (
+                current.version != version or current.members != roster.members
+            ):
+                raise StaleRoster(current.version)
+            # the same roster again (a retry after a failed publish): publish it again
         await self._publisher.publish(RosterUpdated.build(key=manager_id, payload=roster))
-        await self._rosters.put(roster)
 
     async def roster(self, manager_id: str) -> Roster | None:
         return await self._rosters.get(manager_id)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from services.ingress.commands.handlers import CommandHandlers, Rejected
+from services.ingress.commands.handlers import CommandHandlers, Rejected, StaleRoster
 from shared.contracts.commands import (
     CancelMeetingRequest,
     RescheduleMeetingRequest,
@@ -101,9 +101,20 @@ def command_router(auth: Callable[..., object]) -> APIRouter:
     async def put_roster(
         manager_id: str, body: RosterRequest, handlers: Handlers
     ) -> dict[str, Any]:
-        """The manager's whole team as it is now: who counts for 1:1s."""
+        """The manager's whole team as it is now: who counts for 1:1s. An older version than
+        the stored one is refused with 409 and `current_version`."""
         _check_id(manager_id)
-        await handlers.put_roster(manager_id, body.members, body.version)
+        try:
+            await handlers.put_roster(manager_id, body.members, body.version)
+        except StaleRoster as exc:
+            raise HTTPException(
+                409,
+                {
+                    "code": "stale_roster_version",
+                    "message": str(exc),
+                    "current_version": exc.current_version,
+                },
+            ) from exc
         return {"manager_id": manager_id, "version": body.version}
 
     @router.get("/v1/managers/{manager_id}/roster", response_model=Roster)

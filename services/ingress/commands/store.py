@@ -31,12 +31,49 @@ class CommandStatusStore:
     async def get(self, command_id: str) -> Document | None:
         return await self._collection.find_one({"_id": command_id})
 
+    async def claim(
+        self, command_id: str, kind: str, manager_id: str, fingerprint: str
+    ) -> Document | None:
+        """Claims the id for this command: one insert (the id is unique), so of two requests
+        racing with one id only one claims it. None when claimed now; else what holds it."""
+        try:
+            await self._collection.insert_one(
+                {
+                    "_id": command_id,
+                    "kind": kind,
+                    "manager_id": manager_id,
+                    "fingerprint": fingerprint,
+                    "state": "claimed",
+                    "claimed_at": datetime.now(UTC),
+                }
+            )
+        except DuplicateKeyError:
+            held = await self._collection.find_one({"_id": command_id})
+            if held is None:  # released meanwhile (the other one was refused): try again
+                return await self.claim(command_id, kind, manager_id, fingerprint)
+            return held
+        return None
+
+    async def release(self, command_id: str, fingerprint: str) -> None:
+        """The claimed command was refused before it was published: free the id."""
+        await self._collection.delete_one(
+            {"_id": command_id, "state": "claimed", "fingerprint": fingerprint}
+        )
+
     async def accepted(self, command_id: str, kind: str, manager_id: str, fingerprint: str) -> None:
-        """Records the acceptance; an outcome that raced ahead keeps its state."""
+        """Records the acceptance (after the publish); an outcome that raced ahead keeps its
+        state."""
+        now = datetime.now(UTC)
+        claimed = await self._collection.update_one(
+            {"_id": command_id, "state": "claimed"},
+            {"$set": {"state": "accepted", "fingerprint": fingerprint, "accepted_at": now}},
+        )
+        if claimed.matched_count:
+            return
         await self._collection.update_one(
             {"_id": command_id},
             {
-                "$set": {"fingerprint": fingerprint, "accepted_at": datetime.now(UTC)},
+                "$set": {"fingerprint": fingerprint, "accepted_at": now},
                 "$setOnInsert": {"kind": kind, "manager_id": manager_id, "state": "accepted"},
             },
             upsert=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msal
@@ -22,7 +22,7 @@ from services.ingress.connect.flows import OAuthFlowStore, PendingFlow
 from shared.connections.events import ConnectionEvents
 from shared.connections.registry import ConnectionRegistry
 from shared.contracts.commands import ConnectionCommandRequest, DisconnectCalendar
-from shared.contracts.connections import connection_id_for
+from shared.contracts.connections import ConnectionState, connection_id_for
 from shared.contracts.user_errors import UserErrorCode
 from shared.credentials.vault import TokenVault
 from shared.identity.msal_app import confidential_client, http_session
@@ -53,6 +53,10 @@ class ConnectHandlers:
     registry: ConnectionRegistry
     events: ConnectionEvents
     publisher: Publisher
+    # The outbox: a `connected` event not confirmed after this long is published by the
+    # drainer (every `outbox_every_seconds`, on every ingress instance; claims are atomic).
+    outbox_grace_seconds: float = 10.0
+    outbox_every_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         self._session = http_session(self.settings)
@@ -98,10 +102,17 @@ class ConnectHandlers:
             return await self._failed(pending, UserErrorCode.AUTHORIZATION_FAILED, "id token")
         connection_id = connection_id_for(pending.user_id)
         await self.vault.save(connection_id, cache.serialize())
+        # Outbox: the registry owes `connection.connected` until it is published, so a
+        # failed publish (or a crash right here) still ends in the import.
+        outbox_id = uuid.uuid4().hex
         snapshot = await self.registry.connected(
-            pending.user_id, account, decision.granted, decision.can_write
+            pending.user_id, account, decision.granted, decision.can_write, outbox_id=outbox_id
         )
-        await self.events.publish("connected", snapshot)
+        try:
+            await self.events.publish("connected", snapshot)
+            await self.registry.delivered(connection_id, outbox_id)
+        except Exception as exc:  # stored and owed: the outbox drainer publishes it
+            log.warning("connected event left to the outbox", error=type(exc).__name__)
         log.info(
             "calendar connected",
             connection_id=connection_id,
@@ -109,6 +120,30 @@ class ConnectHandlers:
             can_write=decision.can_write,
         )
         return return_redirect(pending.return_url)
+
+    async def deliver_outbox(self, grace_seconds: float | None = None) -> int:
+        """Publishes the `connected` events the registry still owes (older than the grace);
+        one superseded meanwhile (no longer connected) is only cleared. Returns how many
+        were published."""
+        grace = self.outbox_grace_seconds if grace_seconds is None else grace_seconds
+        published = 0
+        now = datetime.now(UTC)
+        for owed in await self.registry.claim_undelivered(now - timedelta(seconds=grace)):
+            if owed.kind == "connected" and owed.snapshot.state is ConnectionState.CONNECTED:
+                await self.events.publish("connected", owed.snapshot)
+                published += 1
+            await self.registry.delivered(owed.snapshot.connection_id, owed.outbox_id)
+        return published
+
+    async def drain_outbox_forever(self) -> None:
+        """Background job of the ingress: the outbox drainer (errors are retried)."""
+        while True:
+            try:
+                if count := await self.deliver_outbox():
+                    log.info("outbox delivered", events=count)
+            except Exception as exc:
+                log.warning("outbox delivery failed; will retry", error=type(exc).__name__)
+            await asyncio.sleep(self.outbox_every_seconds)
 
     # MSAL is synchronous and does HTTP (even its constructor discovers the authority):
     # these run in worker threads, never on the event loop.

@@ -61,6 +61,7 @@ class LifecycleBatch(BaseModel):
 
 class Rejection(StrEnum):
     UNKNOWN_SUBSCRIPTION = "unknown_subscription"
+    ENDED_SUBSCRIPTION = "ended_subscription"
     CLIENT_STATE_MISMATCH = "client_state_mismatch"
 
 

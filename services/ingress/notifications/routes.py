@@ -3,8 +3,13 @@
 Answer fast: validation tokens are echoed at once; batches are parsed, each item checked,
 accepted items published to Kafka, and 202 is answered only after the broker acknowledged
 (so nothing Graph considers delivered can be lost). No Graph call, no slow work inline.
-When the ingress can't decide or can't queue yet (directory still loading, broker down) it
-answers 503 + Retry-After: Graph delivers again later, nothing is lost.
+When the ingress can't decide or can't queue yet (directory still loading or its follower
+restarting, broker down, an item whose subscription it doesn't know even after a grace) it
+answers 503 + Retry-After: Graph delivers again later (for up to 4 hours: "Receive change
+notifications through webhooks", learn.microsoft.com), nothing is lost. The items it could
+verify are published first (a redelivery repeats them; the syncer coalesces). Only items it
+knows to be bad are dropped (and audited): a clientState that doesn't match, or a
+subscription it saw end.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from services.ingress.notifications.domain import (
     ChangeItem,
     LifecycleBatch,
     LifecycleItem,
+    Rejection,
+    Verdict,
     change_notices,
     lifecycle_notice,
     verify,
@@ -90,12 +97,20 @@ async def _accept(
     now = datetime.now(UTC)
     records: list[Envelope] = []
     rejected: list[tuple[str, str]] = []
+    unverified = 0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + UNKNOWN_SUBSCRIPTION_GRACE  # one grace per request, not per item
     for item in items:
         grace = max(0.0, deadline - loop.time())
-        known = await directory.lookup(item.subscription_id, grace)
+        ended = directory.ended(item.subscription_id)
+        known = None if ended else await directory.lookup(item.subscription_id, grace)
+        if known is None and not ended:
+            NOTIFICATIONS.labels(kind, "unverified").inc()
+            unverified += 1  # maybe just created: Graph must deliver it again
+            continue
         verdict = verify(item, known)
+        if known is None:
+            verdict = Verdict(None, Rejection.ENDED_SUBSCRIPTION)
         if verdict.subscription is None:
             NOTIFICATIONS.labels(kind, str(verdict.rejection)).inc()
             rejected.append((item.subscription_id, str(verdict.rejection)))
@@ -117,6 +132,9 @@ async def _accept(
         return _retry_later("could not queue the notifications")
     if rejected:
         log.warning("notifications rejected", kind=kind, count=len(rejected))
+    if unverified:
+        log.warning("notifications of unknown subscriptions deferred", kind=kind, count=unverified)
+        return _retry_later("a subscription is not known (yet): deliver again later")
     return Response(status_code=202)
 
 

@@ -345,22 +345,17 @@ class SyncerStore:
     async def put_roster(
         self, manager_id: str, members: list[dict[str, Any]], version: int
     ) -> bool:
-        """Stores the roster unless a newer version is already there; True if stored."""
-        result = await self.db.rosters.update_one(
-            {
-                "_id": manager_id,
-                "$or": [{"version": {"$lt": version}}, {"version": {"$exists": False}}],
-            },
-            {"$set": {"members": members, "version": version}},
-        )
-        if result.matched_count:
-            return True
-        if await self.db.rosters.find_one({"_id": manager_id}) is None:
-            await self.db.rosters.insert_one(
-                {"_id": manager_id, "members": members, "version": version}
+        """Stores the roster unless a newer (or the same) version is already there; True if
+        stored. One conditional upsert: a DuplicateKeyError means "stale, drop it"."""
+        try:
+            result = await self.db.rosters.update_one(
+                {"_id": manager_id, "version": {"$lt": version}},
+                {"$set": {"members": members, "version": version}},
+                upsert=True,
             )
-            return True
-        return False
+        except DuplicateKeyError:
+            return False
+        return result.modified_count == 1 or result.upserted_id is not None
 
     # subscriptions ----------------------------------------------------------------------
     async def subscription(self, connection_id: str) -> Document | None:

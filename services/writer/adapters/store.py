@@ -35,7 +35,8 @@ class Ownership:
     member_email: str
     member_name: str
     time_zone: str
-    state: str  # active | cancelled | gone
+    state: str  # active | cancelling | cancelled | gone
+    cancel_command_id: str | None = None  # the cancel under way (state cancelling)
 
 
 class WriterStore:
@@ -61,6 +62,29 @@ class WriterStore:
             {"_id": meeting_id}, {"$set": {"state": state, "changed_at": datetime.now(UTC)}}
         )
 
+    async def begin_cancel(self, meeting_id: str, command_id: str) -> bool:
+        """Records the intent before Graph's cancel (active → cancelling, by this command):
+        a retry of the same command then knows a missing event is its own doing. False
+        when the meeting is no longer active (another command got there first)."""
+        result = await self._ownership.update_one(
+            {"_id": meeting_id, "state": "active"},
+            {
+                "$set": {
+                    "state": "cancelling",
+                    "cancel_command_id": command_id,
+                    "changed_at": datetime.now(UTC),
+                }
+            },
+        )
+        return result.modified_count == 1
+
+    async def abandon_cancel(self, meeting_id: str, command_id: str) -> None:
+        """The cancel failed for good: the meeting is active again (if still ours to undo)."""
+        await self._ownership.update_one(
+            {"_id": meeting_id, "state": "cancelling", "cancel_command_id": command_id},
+            {"$set": {"state": "active", "changed_at": datetime.now(UTC)}},
+        )
+
     async def finished(self, command_id: str) -> Document | None:
         return await self._commands.find_one({"_id": command_id})
 
@@ -84,4 +108,5 @@ def _ownership(doc: Document) -> Ownership:
         member_name=doc["member_name"],
         time_zone=doc["time_zone"],
         state=doc.get("state", "active"),
+        cancel_command_id=doc.get("cancel_command_id"),
     )
