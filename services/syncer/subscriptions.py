@@ -22,6 +22,7 @@ from services.syncer.adapters.graph_calendar import GraphCalendar
 from services.syncer.adapters.store import SyncerStore
 from services.syncer.domain.lifetime import shorter_lifetime
 from services.syncer.settings import SyncerSettings
+from services.syncer.tokens import parting_key
 from shared.audit import AuditLog
 from shared.contracts.audit import AuditOperation, AuditOutcome
 from shared.contracts.envelope import Envelope
@@ -245,7 +246,9 @@ class SubscriptionKeeper:
             )
         )
         try:
-            request_id = await self._graph.delete_subscription(connection_id, subscription_id)
+            request_id = await self._graph.delete_subscription(
+                parting_key(subscription_id), subscription_id
+            )
         except GraphNotFound:
             request_id = None  # already gone: that's what we wanted
         except Exception as exc:  # best-effort: never blocks the disconnect
@@ -298,7 +301,7 @@ class SubscriptionKeeper:
             else:
                 try:
                     request_id = await self._graph.delete_subscription(
-                        connection_id, subscription_id
+                        parting_key(subscription_id), subscription_id
                     )
                 except GraphNotFound:
                     pass
