@@ -12,7 +12,8 @@ The benchmark uses real servers: `KAFKA_BOOTSTRAP_SERVERS` + `MONGODB_URI` when 
 set, otherwise a Kafka + MongoDB of its own (shared/infra `LocalInfra` on free ports, stopped
 at the end). It creates the registry's topics under a unique prefix, seeds subscriptions on
 the compacted subscriptions topic (as the syncer does: only the clientState's SHA-256), runs
-the ingress as a separate process (`smvue-sync run ingress`), and fires N valid notification
+the ingress as a separate process (`benchmarks/harness.py`, shared with the other
+benchmarks), and fires N valid notification
 batches at concurrency C with httpx. See docs/benchmarks.md.
 """
 
@@ -27,15 +28,11 @@ import logging
 import math
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,26 +40,24 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from pydantic import SecretStr
-from pymongo import AsyncMongoClient
 
+from benchmarks.harness import (
+    benchmark_settings,
+    clean_up,
+    infrastructure,
+    percentile,
+    services,
+)
 from shared.contracts.connections import connection_id_for
 from shared.contracts.subscriptions import SubscriptionActivated, SubscriptionInfo
 from shared.contracts.topics import NOTIFICATIONS
-from shared.credentials.cipher import generate_key
 from shared.infra.endpoints import InfraEndpoints
-from shared.infra.local import LocalInfra
-from shared.infra.paths import smvue_home
-from shared.infra.selection import session_home
 from shared.messaging.admin import create_topics
 from shared.messaging.broker import create_broker
 from shared.messaging.publisher import KafkaPublisher
 from shared.settings import Settings
 
 GRAPH_SLOW_ENDPOINT_SECONDS = 10.0  # Graph: an endpoint answering slower than this is "slow"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-READY_TIMEOUT_SECONDS = 90.0
 
 
 # --- figures --------------------------------------------------------------------------------
@@ -106,14 +101,6 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of an ascending sequence."""
-    if not sorted_values:
-        return math.nan
-    rank = math.ceil(pct / 100 * len(sorted_values))
-    return sorted_values[min(len(sorted_values), max(1, rank)) - 1]
 
 
 def phase_stats(
@@ -190,54 +177,6 @@ class SeededSubscription:
     expires_at: datetime
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def benchmark_settings(endpoints: InfraEndpoints) -> Settings:
-    """Settings of one run: its own topic prefix, database, port and token key."""
-    tag = uuid.uuid4().hex[:10]
-    return Settings(
-        kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers,
-        mongodb_uri=endpoints.mongodb_uri,
-        mongodb_database=f"bench_{tag}",
-        topic_prefix=f"bench{tag}.",
-        ingress_port=free_port(),
-        http_host="127.0.0.1",
-        token_keys={"k1": SecretStr(generate_key())},
-        token_active_key_id="k1",
-        log_level="WARNING",
-        shutdown_grace_seconds=5.0,
-    )
-
-
-def ingress_environment(settings: Settings) -> dict[str, str]:
-    """The environment of the ingress process: ours, minus any inherited configuration."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("SMVUE_") and name not in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI")
-    }
-    keys = {k: v.get_secret_value() for k, v in settings.token_keys.items()}
-    env.update(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "MONGODB_URI": settings.mongodb_uri,
-            "SMVUE_MONGODB_DATABASE": settings.mongodb_database,
-            "SMVUE_TOPIC_PREFIX": settings.topic_prefix,
-            "SMVUE_INGRESS_PORT": str(settings.ingress_port),
-            "SMVUE_HTTP_HOST": settings.http_host,
-            "SMVUE_TOKEN_KEYS": json.dumps(keys),
-            "SMVUE_TOKEN_ACTIVE_KEY_ID": str(settings.token_active_key_id),
-            "SMVUE_LOG_LEVEL": settings.log_level,
-            "SMVUE_SHUTDOWN_GRACE_SECONDS": str(settings.shutdown_grace_seconds),
-        }
-    )
-    return env
-
-
 async def seed_subscriptions(settings: Settings, count: int) -> list[SeededSubscription]:
     """Subscriptions as the syncer announces them: on the compacted topic, hash only."""
     expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
@@ -303,50 +242,6 @@ def notification_body(seed: SeededSubscription, batch_size: int) -> bytes:
     return json.dumps({"value": items}).encode()
 
 
-@contextlib.contextmanager
-def ingress_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`smvue-sync run ingress` in its own process; SIGTERM (then SIGKILL) at the end."""
-    command = [sys.executable, "-c", "from shared.cli import main; main()", "run", "ingress"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=ingress_environment(settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
-
-
-def log_tail(path: Path, chars: int = 3000) -> str:
-    return path.read_text(errors="replace")[-chars:]
-
-
-async def wait_ready(
-    client: httpx.AsyncClient, process: subprocess.Popen[bytes], log_path: Path
-) -> None:
-    """Until /readyz says 200: MongoDB answers and the subscriptions topic was read."""
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_tail(log_path)
-            raise RuntimeError(f"the ingress exited with {process.returncode}:\n{tail}")
-        with contextlib.suppress(httpx.HTTPError):
-            if (await client.get("/readyz")).status_code == 200:
-                return
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"the ingress was not ready within {READY_TIMEOUT_SECONDS:.0f}s")
-
-
 Send = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
 
 
@@ -402,23 +297,6 @@ async def records_on(settings: Settings) -> int:
         await consumer.stop()
 
 
-async def clean_up(settings: Settings) -> None:
-    """Drops the run's database and topics (they are unique to it)."""
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
-    try:
-        await mongo.drop_database(settings.mongodb_database)
-    finally:
-        await mongo.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        topics = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if topics:
-            await admin.delete_topics(topics)
-    finally:
-        await admin.close()
-
-
 async def run_benchmark(
     endpoints: InfraEndpoints,
     *,
@@ -435,12 +313,10 @@ async def run_benchmark(
         bodies = [notification_body(seeds[n % len(seeds)], batch_size) for n in range(requests)]
         warm_bodies = [notification_body(seeds[n % len(seeds)], batch_size) for n in range(warmup)]
         with tempfile.TemporaryDirectory(prefix="smvue-bench-") as scratch:
-            log_path = Path(scratch) / "ingress.log"
             base_url = f"http://127.0.0.1:{settings.ingress_port}"
             async with contextlib.AsyncExitStack() as stack:
-                process = stack.enter_context(ingress_process(settings, log_path))
+                await stack.enter_async_context(services(["ingress"], settings, Path(scratch)))
                 clients = keep_alive_clients(stack, base_url, concurrency)
-                await wait_ready(clients[0], process, log_path)
                 headers = {"content-type": "application/json"}
 
                 def notify(bodies: list[bytes]) -> Send:
@@ -500,23 +376,6 @@ async def run_benchmark(
 
 
 # --- infrastructure and the command line ----------------------------------------------------
-
-
-@contextlib.contextmanager
-def infrastructure() -> Iterator[InfraEndpoints]:
-    """KAFKA_BOOTSTRAP_SERVERS + MONGODB_URI when both are set, else a LocalInfra of our own
-    on free ports (never a developer's `infra up`), stopped and removed at the end."""
-    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    mongo = os.environ.get("MONGODB_URI")
-    if kafka and mongo:
-        yield InfraEndpoints(kafka, mongo)
-        return
-    with session_home(smvue_home() / "benchmark-infra") as home:
-        infra = LocalInfra(home / "infra", prefer_default_ports=False)
-        try:
-            yield infra.up()
-        finally:
-            infra.down()
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -10,8 +10,10 @@ from typing import Annotated
 
 import typer
 
+from services.syncer.ops import app as connections_app
 from shared.infra.commands import app as infra_app
 from shared.messaging.dlq_cli import app as dlq_app
+from shared.messaging.offsets_cli import app as offsets_app
 
 app = typer.Typer(
     name="smvue-sync",
@@ -26,6 +28,8 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(keys_app, name="keys")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(connections_app, name="connections")
+app.add_typer(offsets_app, name="offsets")
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     shutdown_grace_seconds: float = 15.0
+    consumer_max_in_flight: int = Field(
+        default=64,
+        ge=1,
+        description="Records (or batches) one consumer handles at once, each key in order.",
+    )
+    consumer_max_pending_per_partition: int = Field(
+        default=2000,
+        ge=1,
+        description="Fetched but unfinished records per partition before it is paused.",
+    )
     max_body_bytes: int = Field(default=256 * 1024, description="HTTP request body limit.")
 
     def topic(self, spec: TopicSpec) -> str:

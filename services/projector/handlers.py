@@ -35,7 +35,7 @@ from shared.contracts.connections import (
     connection_id_for,
 )
 from shared.contracts.meetings import MeetingRemoved, MeetingUpserted
-from shared.messaging.consumer import Retryable
+from shared.messaging.failures import Retryable
 from shared.mongo import Document
 
 Clock = Callable[[], datetime]

@@ -20,6 +20,7 @@ from services.syncer.rounds import RoundRunner
 from services.syncer.settings import SyncerSettings
 from services.syncer.subscriptions import SubscriptionKeeper
 from services.syncer.tokens import SyncerTokens, parting_key
+from services.syncer.watchdog import Watchdog
 from services.syncer.workers import ConnectionWorkers, TryLater
 from shared.audit import AuditLog
 from shared.connections.events import ConnectionEvents
@@ -79,6 +80,7 @@ class SyncerHandlers:
         self.settings = settings
         self.workers = ConnectionWorkers(store, settings, self.perform, on_idle=self._forget)
         # For correlation only; kept while this instance has a task for the connection.
+        self.watchdog = Watchdog(store, self.workers, audit, settings)
         self._causes: dict[tuple[str, Job], Envelope] = {}
         self._chores = f"syncer-chores-{id(self):x}"
 
@@ -195,8 +197,9 @@ class SyncerHandlers:
 
     # --- timers ---------------------------------------------------------------------------
     async def tick(self) -> None:
-        """Renewals before expiry, safety reconciliation and window slides (a round), retried
-        subscription deletions, and waking workers whose jobs are due (also after a crash)."""
+        """Renewals before expiry, safety reconciliation and window slides (a round), the
+        watchdog (stuck connections relaunched once), retried subscription deletions, and
+        waking workers whose jobs are due (also after a crash)."""
         now = _now()
         batch = self.settings.tick_batch  # every query of a tick is bounded
         soon = now + timedelta(minutes=self.settings.renew_before_minutes)
@@ -208,6 +211,7 @@ class SyncerHandlers:
         wanted = self.rounds.wanted_window(now)
         stale = await self.store.due_for_round(due, wanted.start, batch)
         await self.store.request_many(stale, Job.ROUND.value, now)
+        await self.watchdog.check(now)
         for cid in await self.store.with_pending(now, batch):
             self.workers.kick(cid)
         ttl = timedelta(seconds=max(self.settings.tick_seconds * 4, 60.0))

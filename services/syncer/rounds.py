@@ -88,6 +88,10 @@ class RoundRunner:
                     connection_id, None, wanted, self._settings.page_size
                 )
         except GraphError as exc:
+            await self._store.set_state(
+                connection_id,
+                last_round_failure={"at": now, "status": exc.status, "code": exc.code},
+            )
             await self._audit.record(
                 AuditOperation.DELTA_ROUND,
                 AuditOutcome.FAILED,
@@ -109,6 +113,12 @@ class RoundRunner:
             window_start=wanted.start,
             window_end=wanted.end,
             last_round_at=now,
+            last_round={  # what `smvue-sync connections show` tells about the last round
+                "kind": "full" if full else "incremental",
+                "items": len(items),
+                "pages": result.pages,
+                "seconds": round((datetime.now(UTC) - now).total_seconds(), 3),
+            },
         )
         await self._audit.record(
             AuditOperation.DELTA_ROUND,

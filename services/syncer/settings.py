@@ -41,3 +41,9 @@ class SyncerSettings(BaseSettings):
     retry_base_seconds: float = Field(default=2.0, gt=0, description="Job retry backoff base.")
     retry_max_seconds: float = Field(default=300.0, gt=0, description="Job retry backoff cap.")
     max_job_failures: int = Field(default=20, ge=1, description="Then the job is dropped.")
+    watchdog_import_seconds: float = Field(
+        default=3600.0, gt=0, description="An import pending longer is relaunched (once)."
+    )
+    watchdog_round_seconds: float = Field(
+        default=86_400.0, gt=0, description="No successful round for longer: relaunched (once)."
+    )

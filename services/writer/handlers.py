@@ -56,7 +56,7 @@ from shared.contracts.user_errors import UserErrorCode, user_message
 from shared.graph.errors import GraphNotFound, GraphPreconditionFailed
 from shared.graph.event import GraphEvent
 from shared.graph.meeting import meeting_from_event
-from shared.messaging.consumer import Retryable
+from shared.messaging.failures import Retryable
 from shared.messaging.publisher import Publisher
 from shared.observability.logging import get_logger
 

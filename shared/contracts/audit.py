@@ -31,6 +31,8 @@ class AuditOperation(StrEnum):
     WRITE_REFUSED = "write.refused"
     DLQ_REDRIVE = "dlq.redrive"  # an operator put a dead letter back to its group
     OFFSETS_RESET = "offsets.reset"
+    SYNC_RELAUNCHED = "sync.relaunched"  # the syncer's watchdog relaunched a stuck connection
+    SYNC_RESYNC_REQUESTED = "sync.resync_requested"  # an operator asked for a full resync
 
 
 class AuditOutcome(StrEnum):

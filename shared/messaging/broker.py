@@ -2,17 +2,57 @@
 
 acks=all + idempotent producer: a publish returns only once the record is durably in Kafka,
 which is what lets the ingress answer 202 and the syncer save a deltaLink afterwards.
+
+FastStream is used for publishing only; consuming is `shared.messaging.consumer`'s keyed
+engine. The consumers `subscribe` registers live on the broker (`broker.consumers`): they
+start after the broker started and stop (finishing and committing what is in flight)
+before its producer closes.
 """
 
 from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol
 
 from faststream.kafka import KafkaBroker
 
 from shared.settings import Settings
 
 
-def create_broker(settings: Settings, client_id: str) -> KafkaBroker:
-    return KafkaBroker(
+class ManagedConsumer(Protocol):
+    group: str
+    topics: tuple[str, ...]
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def lag(self) -> dict[tuple[str, int], int]: ...
+
+
+class SmvueBroker(KafkaBroker):
+    """A KafkaBroker that also runs the keyed consumers registered on it."""
+
+    consumers: list[ManagedConsumer]
+
+    async def start(self) -> None:
+        await super().start()
+        for consumer in self.consumers:
+            await consumer.start()
+
+    async def stop(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> None:
+        for consumer in self.consumers:
+            await consumer.stop()
+        await super().stop(exc_type, exc_val, exc_tb)
+
+
+def create_broker(settings: Settings, client_id: str) -> SmvueBroker:
+    broker = SmvueBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"smvue-{client_id}",
         acks="all",
@@ -20,3 +60,5 @@ def create_broker(settings: Settings, client_id: str) -> KafkaBroker:
         graceful_timeout=settings.shutdown_grace_seconds,
         logger=None,
     )
+    broker.consumers = []
+    return broker

@@ -1,7 +1,9 @@
 """Dead letters: a record a consumer cannot process, kept whole with the reason.
 
 The original value and headers are copied untouched; `x-dlq-*` headers say where it came
-from and why, so an operator can fix the cause and replay it onto the source topic.
+from and why, so an operator can fix the cause and replay it onto the source topic. The
+reason is redacted the way logs are: a token or code in an exception message never
+reaches the topic.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+
+from shared.observability.logging import redact_text
 
 
 class DeadLetterReason(StrEnum):
@@ -39,7 +43,7 @@ def dead_letter_headers(
     headers.update(
         {
             "x-dlq-reason": reason.value,
-            "x-dlq-error": error[:1000],
+            "x-dlq-error": redact_text(error)[:1000],  # as logs are: no secret leaves
             "x-dlq-source-topic": source.topic,
             "x-dlq-source-partition": str(source.partition),
             "x-dlq-source-offset": str(source.offset),

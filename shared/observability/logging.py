@@ -29,6 +29,12 @@ _SECRET_VALUE = re.compile(
 )
 
 
+def redact_text(text: str) -> str:
+    """`text` with bearer tokens, JWTs and secret query parameters masked (what the log
+    processor does to every value; dead-letter headers use it too)."""
+    return _SECRET_VALUE.sub(REDACTED, text)
+
+
 def _mask_value(value: Any) -> Any:
     if isinstance(value, str):
         return _SECRET_VALUE.sub(REDACTED, value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 RECORDS_HANDLED = Counter(
     "smvue_records_handled_total", "Kafka records handled successfully", ["service", "topic"]
@@ -28,4 +28,14 @@ GRAPH_REQUESTS = Counter(
     "smvue_graph_requests_total",
     "Microsoft Graph requests made",
     ["service", "operation", "status"],
+)
+CONSUMER_LAG = Gauge(
+    "smvue_consumer_lag",
+    "Records on the partition not yet committed by the consumer group",
+    ["group", "topic", "partition"],
+)
+CONSUMER_IN_FLIGHT = Gauge(
+    "smvue_consumer_in_flight",
+    "Records fetched and not yet finished (applied or dead-lettered)",
+    ["group", "topic"],
 )

@@ -10,6 +10,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 import services.projector.handlers as projector_handlers
+from services.projector.domain.merge import connection_write as real_write
 from shared.contracts.connections import (
     ConnectionSnapshot,
     ConnectionState,
@@ -43,8 +44,6 @@ def card(user: str, version: int = 1) -> ConnectionStatusChanged:
 async def test_poison_record_is_fixed_and_redriven_to_its_group_once(
     settings: Settings, mongo: AsyncMongoClient[Doc], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_write = projector_handlers.connection_write
-
     def buggy(payload: Any, kind: str) -> Any:  # the projector bug the operator fixes
         if payload.user_id == "ann":
             raise ValueError("projector bug: cannot project ann (token=eyJabcdefghij.klmnopqrst.x)")

@@ -97,6 +97,16 @@ class MeetingStore:
         applied = await apply_versioned(self._collection, write)
         return WriteResult(applied=applied, pair_before=_pair(before))
 
+    async def counts(self, connection_id: str) -> dict[str, int]:
+        """How many of the connection's meetings are live and how many removed (operators)."""
+        live = await self._collection.count_documents(
+            {"connection_id": connection_id, "removed": False}
+        )
+        removed = await self._collection.count_documents(
+            {"connection_id": connection_id, "removed": True}
+        )
+        return {"live": live, "removed": removed}
+
     async def in_range(self, manager_id: str, start: datetime, end: datetime) -> list[Document]:
         """Live meetings overlapping [start, end), cancelled ones included, by start."""
         query = {

@@ -1,0 +1,247 @@
+"""Onboarding at once: N mailboxes connect together; how long until every 1:1 is in the
+read model, against the Graph floor measured in the same run.
+
+    .venv/bin/python -m benchmarks.import [--mailboxes N --events 200 --one-on-ones 140]
+
+Each mailbox holds `--events` event occurrences in the sync window, `--one-on-ones` of
+them 1:1s with a team member (a weekly series with a moved and a cancelled occurrence,
+singles), the rest 3-person meetings. The ingress, syncer and projector run as separate
+processes (benchmarks/harness.py) against real Kafka + MongoDB and the Graph emulator; all
+N people connect at once (the real OAuth flow). Figures: total time until every 1:1 is in
+the read model and per mailbox; the Graph floor — the same delta pages fetched for every
+mailbox at once by a plain HTTP client — and the ratio; MongoDB round trips per imported
+event (every service, counted by a command listener); peak RSS per service. The exit
+status is 1 when a 1:1 is missing or doubled in the read model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import (
+    SYNC_SERVICES,
+    Cloud,
+    Mailbox,
+    ReadModel,
+    add_mailboxes,
+    clean_up,
+    connect,
+    emulated_cloud,
+    infrastructure,
+    log_tail,
+    percentile,
+    publish_rosters,
+    ratio,
+    round_trips,
+    seed_calendar,
+    services,
+    sync_env,
+)
+from services.syncer.domain.window import window_for
+from services.syncer.settings import SyncerSettings
+from shared.infra.endpoints import InfraEndpoints
+from shared.messaging.admin import create_topics
+
+
+@dataclass(frozen=True)
+class Report:
+    mailboxes: int
+    events_per_mailbox: int
+    one_on_ones_expected: int
+    one_on_ones_found: int
+    missing: int
+    duplicated: int
+    total_seconds: float  # all connect at once → every 1:1 of every mailbox in the read model
+    per_mailbox_p50_seconds: float
+    per_mailbox_max_seconds: float
+    graph_floor_seconds: float  # the same delta pages, every mailbox at once, plain client
+    graph_pages: int
+    ratio_to_floor: float
+    round_trips: dict[str, int]  # MongoDB commands during the import, per service
+    round_trips_per_event: float  # all services / events listed
+    round_trips_per_one_on_one: float
+    peak_rss_mib: dict[str, float]
+    cpus: int
+    timed_out: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def format_report(r: Report) -> str:
+    trips = ", ".join(f"{k} {v}" for k, v in r.round_trips.items())
+    rss = ", ".join(f"{k} {v:.0f} MiB" for k, v in r.peak_rss_mib.items())
+    return "\n".join(
+        [
+            f"import: {r.mailboxes} mailbox(es) connected at once, {r.events_per_mailbox} "
+            f"events each, {r.cpus} CPU(s)",
+            f"every 1:1 in the read model:  {r.total_seconds:.2f} s "
+            f"(per mailbox p50 {r.per_mailbox_p50_seconds:.2f} s, "
+            f"max {r.per_mailbox_max_seconds:.2f} s)",
+            f"Graph floor (same {r.graph_pages} delta pages, plain client): "
+            f"{r.graph_floor_seconds:.2f} s",
+            f"ratio to the floor: {r.ratio_to_floor:.1f}x",
+            f"MongoDB round trips: {trips} = {r.round_trips_per_event:.2f} per imported event, "
+            f"{r.round_trips_per_one_on_one:.2f} per 1:1",
+            f"peak RSS: {rss}",
+            f"1:1s in the read model: {r.one_on_ones_found} of {r.one_on_ones_expected} "
+            f"(missing {r.missing}, duplicated {r.duplicated})"
+            + (" — TIMED OUT" if r.timed_out else ""),
+        ]
+    )
+
+
+async def graph_floor(cloud: Cloud, mailboxes: Sequence[Mailbox]) -> tuple[float, int]:
+    """Every mailbox's full delta round at once, by a plain HTTP client: (seconds, pages)."""
+    tuning = SyncerSettings()
+    window = window_for(datetime.now(UTC), tuning.past_days, tuning.future_days)
+    params = {
+        "startDateTime": window.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "endDateTime": window.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    headers = {"Prefer": f"odata.maxpagesize={tuning.page_size}"}
+
+    async def one(mailbox: Mailbox) -> int:
+        pages = 0
+        async with cloud.graph(mailbox) as graph:
+            url: str | None = "/v1.0/me/calendarView/delta"
+            query: dict[str, str] | None = params
+            while url:
+                body = (await graph.get(url, params=query, headers=headers)).json()
+                pages += 1
+                query = None
+                url = body.get("@odata.nextLink")
+        return pages
+
+    began = time.perf_counter()
+    pages = await asyncio.gather(*(one(m) for m in mailboxes))
+    return time.perf_counter() - began, sum(pages)
+
+
+async def run_benchmark(
+    endpoints: InfraEndpoints,
+    *,
+    mailboxes: int,
+    events: int,
+    one_on_ones: int,
+    give_up_after: float,
+) -> Report:
+    async with emulated_cloud(endpoints) as cloud:
+        settings = cloud.settings
+        await create_topics(settings)
+        try:
+            boxes = add_mailboxes(cloud, mailboxes)
+            await asyncio.gather(*(seed_calendar(cloud, m, events, one_on_ones) for m in boxes))
+            await publish_rosters(cloud, boxes)
+            read_model = ReadModel(settings)
+            with tempfile.TemporaryDirectory(prefix="smvue-bench-") as scratch:
+                async with services(SYNC_SERVICES, settings, Path(scratch), sync_env()) as procs:
+                    before = round_trips(procs)
+                    began = time.perf_counter()
+                    done_at: dict[str, float] = {}
+                    connects = [asyncio.create_task(connect(cloud, m)) for m in boxes]
+                    deadline = began + give_up_after
+                    while len(done_at) < len(boxes) and time.perf_counter() < deadline:
+                        for task in connects:
+                            if task.done() and task.exception() is not None:
+                                raise RuntimeError("a connect failed") from task.exception()
+                        for m in boxes:
+                            if m.user_id not in done_at and (
+                                await read_model.live_count(m.user_id) >= m.one_on_ones
+                            ):
+                                done_at[m.user_id] = time.perf_counter() - began
+                        for p in procs.values():
+                            p.sample_rss()
+                        await asyncio.sleep(0.1)
+                    total = time.perf_counter() - began
+                    if len(done_at) < len(boxes):
+                        for p in procs.values():
+                            print(f"--- {p.name}\n{log_tail(p.log_path)}", file=sys.stderr)
+                    await asyncio.gather(*connects)
+                    await asyncio.sleep(0.5)  # counts files are written every 0.2 s
+                    after = round_trips(procs)
+                    for p in procs.values():
+                        p.sample_rss()
+                    found = [await read_model.live_count(m.user_id) for m in boxes]
+                    doubled = sum([await read_model.duplicates(m.user_id) for m in boxes])
+                    floor, pages = await graph_floor(cloud, boxes)
+                    rss = {name: p.sample_rss() for name, p in procs.items()}
+            await read_model.close()
+        finally:
+            await clean_up(settings)
+    expected = sum(m.one_on_ones for m in boxes)
+    trips = {name: after[name] - before.get(name, 0) for name in after}
+    per_box = sorted(done_at.values())
+    timed_out = len(done_at) < len(boxes)
+    total_trips = sum(trips.values())
+    return Report(
+        mailboxes=mailboxes,
+        events_per_mailbox=events,
+        one_on_ones_expected=expected,
+        one_on_ones_found=sum(found),
+        missing=sum(max(0, m.one_on_ones - n) for m, n in zip(boxes, found, strict=True)),
+        duplicated=doubled
+        + sum(max(0, n - m.one_on_ones) for m, n in zip(boxes, found, strict=True)),
+        total_seconds=round(max(per_box) if per_box and not timed_out else total, 3),
+        per_mailbox_p50_seconds=round(percentile(per_box, 50), 3),
+        per_mailbox_max_seconds=round(per_box[-1], 3) if per_box else math.nan,
+        graph_floor_seconds=round(floor, 3),
+        graph_pages=pages,
+        ratio_to_floor=ratio(max(per_box) if per_box else total, floor),
+        round_trips=trips,
+        round_trips_per_event=round(total_trips / max(1, events * mailboxes), 3),
+        round_trips_per_one_on_one=round(total_trips / max(1, expected), 3),
+        peak_rss_mib=rss,
+        cpus=os.cpu_count() or 1,
+        timed_out=timed_out,
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.import",
+        description="N mailboxes connect at once: time until every 1:1 is in the read model, "
+        "against the Graph floor (real Kafka + MongoDB, the Graph emulator).",
+    )
+    parser.add_argument("--mailboxes", type=int, default=20, help="connected at once")
+    parser.add_argument("--events", type=int, default=200, help="events per mailbox")
+    parser.add_argument("--one-on-ones", type=int, default=140, help="1:1s per mailbox")
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    if args.mailboxes < 1 or args.events < 1 or not 0 < args.one_on_ones <= args.events:
+        parser.error("need --mailboxes ≥ 1 and 0 < --one-on-ones ≤ --events")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the benchmark, prints the figures; 1 if a 1:1 is missing or doubled."""
+    args = parse_args(argv)
+    with infrastructure() as endpoints:
+        report = asyncio.run(
+            run_benchmark(
+                endpoints,
+                mailboxes=args.mailboxes,
+                events=args.events,
+                one_on_ones=args.one_on_ones,
+                give_up_after=args.timeout,
+            )
+        )
+    print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
+    return 0 if report.missing == 0 and report.duplicated == 0 and not report.timed_out else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
