@@ -19,7 +19,7 @@ from services.syncer.domain.jobs import Job
 from services.syncer.rounds import RoundRunner
 from services.syncer.settings import SyncerSettings
 from services.syncer.subscriptions import SubscriptionKeeper
-from services.syncer.tokens import SyncerTokens
+from services.syncer.tokens import SyncerTokens, parting_key
 from services.syncer.watchdog import Watchdog
 from services.syncer.workers import ConnectionWorkers, TryLater
 from shared.audit import AuditLog
@@ -217,7 +217,7 @@ class SyncerHandlers:
         ttl = timedelta(seconds=max(self.settings.tick_seconds * 4, 60.0))
         if await self.store.chore_lease("retry_cleanups", self._chores, now, ttl):
             for cid in await self.subscriptions.retry_cleanups(now, batch):
-                self.tokens.forget(cid)
+                self.tokens.forget_connection(cid)
 
     # --- jobs -------------------------------------------------------------------------------
     async def perform(self, job: Job, state: dict[str, Any]) -> None:
@@ -241,8 +241,16 @@ class SyncerHandlers:
         await self._guarded(cid, user_id, work)
 
     async def _connect(self, cid: str, user_id: str, cause: Envelope | None) -> None:
-        me = await self.graph.me(cid)
-        addresses = sorted({str(a) for a in (me.get("mail"), me.get("userPrincipalName")) if a})
+        # A (re)connect may be with another account: nothing of the previous one is used
+        # from here on (its parting token included, so its subscription cleanup is
+        # abandoned; the subscription expires by itself).
+        self.tokens.forget_connection(cid)
+        current = await self.registry.get(cid)
+        if current is None or current.state is not ConnectionState.CONNECTED:
+            return  # disconnected since
+        # The mailbox identity comes from the id_token the person signed in with (ADR
+        # 0010), not from GET /me, which would need User.Read.
+        addresses = current.account.addresses() if current.account else []
         # A fresh start: the initial import is a full round of the window.
         fresh: dict[str, Any] = {
             "user_id": user_id,
@@ -253,7 +261,6 @@ class SyncerHandlers:
             "window_end": None,
         }
         await self.store.set_state(cid, **fresh)
-        self.tokens.forget(cid)
         await self._round({"_id": cid, **fresh}, cause)
         await self.subscriptions.ensure(cid, user_id, cause)
 
@@ -295,13 +302,20 @@ class SyncerHandlers:
             return
         await self.store.set_state(cid, active=False, delta_link=None)
         await self.store.drop_pending(cid, *_SYNC_JOBS, Job.CONNECT.value)
-        # Keep the last access token in memory so a failed subscription delete can be
-        # retried; without a usable token the subscription simply expires by itself.
-        with contextlib.suppress(NotConnected, ReauthorizationRequired, GraphError):
-            self.tokens.keep_for_cleanup(cid, await self.tokens.access_token(cid))
+        # Keep the last access token in memory, for this subscription's deletion only, so a
+        # failed delete can be retried; without a usable token the subscription simply
+        # expires by itself.
+        subscription = await self.store.subscription(cid)
+        if subscription is not None:
+            with contextlib.suppress(NotConnected, ReauthorizationRequired, GraphError):
+                self.tokens.keep_for_cleanup(
+                    parting_key(str(subscription["subscription_id"])),
+                    await self.tokens.access_token(cid),
+                    cid,
+                )
         await self.vault.delete(cid)
         if await self.subscriptions.remove(cid, user_id, None, cause):
-            self.tokens.forget(cid)  # nothing left to retry with the parting token
+            self.tokens.forget_connection(cid)  # nothing left to retry with the parting token
         await self.store.drop_items(cid)
         snapshot = await self.registry.disconnected(cid)
         if snapshot is not None:

@@ -13,7 +13,12 @@ class SyncerSettings(BaseSettings):
     future_days: int = Field(default=30, ge=1, le=365, description="Upcoming 1:1s horizon.")
     page_size: int = Field(default=50, ge=1, le=1000, description="Prefer: odata.maxpagesize.")
     subscription_minutes: int = Field(
-        default=10_070, ge=45, le=10_080, description="Outlook events allow up to 10080."
+        default=4200,
+        ge=45,
+        le=10_080,
+        description="Subscription lifetime asked for. Microsoft's table gives Outlook events "
+        "at most 4230 minutes (learn.microsoft.com/graph/api/resources/subscription); a "
+        "refused expiry is retried once, shorter, and audited.",
     )
     renew_before_minutes: int = Field(default=24 * 60, ge=5, description="Renew this early.")
     reconcile_seconds: float = Field(

@@ -1,6 +1,11 @@
 """Graph subscriptions per connection: create (fresh random clientState), renew before
 expiry, recreate when removed, delete on disconnect (best-effort, retried for a while).
 
+Lifetime: `subscription_minutes` (under Microsoft's 4230 minutes for Outlook events); the
+expiry kept and renewed on is the `expirationDateTime` Graph answered, not the one asked
+for. A create or renew refused for its expiry is retried once with the limit Graph named
+(`domain/lifetime.py`), audited as refused, and that shorter lifetime is used from then on.
+
 The clientState is a secret: it is sent to Graph once and never stored or published; only
 its SHA-256 is kept and published, which is all the ingress needs to check notifications.
 """
@@ -9,11 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from services.syncer.adapters.graph_calendar import GraphCalendar
 from services.syncer.adapters.store import SyncerStore
+from services.syncer.domain.lifetime import shorter_lifetime
 from services.syncer.settings import SyncerSettings
+from services.syncer.tokens import parting_key
 from shared.audit import AuditLog
 from shared.contracts.audit import AuditOperation, AuditOutcome
 from shared.contracts.envelope import Envelope
@@ -28,6 +37,8 @@ from shared.observability.logging import get_logger
 from shared.settings import Settings
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class SubscriptionKeeper:
@@ -46,9 +57,47 @@ class SubscriptionKeeper:
         self._audit = audit
         self._settings = settings
         self._syncer = syncer_settings
+        self._minutes = syncer_settings.subscription_minutes  # shortened if Graph says so
 
-    def _expiry(self) -> datetime:
-        return datetime.now(UTC) + timedelta(minutes=self._syncer.subscription_minutes)
+    async def _with_lifetime(
+        self,
+        call: Callable[[datetime], Awaitable[T]],
+        operation: AuditOperation,
+        connection_id: str,
+        user_id: str,
+        target_ids: list[str],
+        cause: Envelope | None,
+    ) -> T:
+        """`call(expiry)`; if Graph refuses the expiry, once more with the limit it named."""
+        asked = self._minutes
+        try:
+            return await call(datetime.now(UTC) + timedelta(minutes=asked))
+        except GraphError as exc:
+            shorter = shorter_lifetime(exc.status, exc.message, asked)
+            if shorter is None:
+                raise
+            refusal = exc
+        log.warning(
+            "graph refused the subscription expiry; retrying shorter",
+            connection_id=connection_id,
+            asked_minutes=asked,
+            retry_minutes=shorter,
+        )
+        await self._audit.record(
+            operation,
+            AuditOutcome.REFUSED,
+            connection_id=connection_id,
+            user_id=user_id,
+            target_ids=target_ids,
+            http_status=refusal.status,
+            graph_request_id=refusal.request_id,
+            detail=f"expiry of {asked} minutes refused ({refusal.code}: {refusal.message}); "
+            f"retried once with {shorter} minutes",
+            cause=cause,
+        )
+        result = await call(datetime.now(UTC) + timedelta(minutes=shorter))
+        self._minutes = shorter  # Graph took it: ask for no more from now on
+        return result
 
     async def ensure(self, connection_id: str, user_id: str, cause: Envelope | None = None) -> None:
         """After a (re)connect: a subscription kept from before a pause may have expired in
@@ -58,13 +107,19 @@ class SubscriptionKeeper:
     async def create(self, connection_id: str, user_id: str, cause: Envelope | None = None) -> None:
         client_state = secrets.token_urlsafe(48)  # ≤ 128 characters, as Graph requires
         base = self._settings.public_base_url.rstrip("/")
-        try:
-            subscription_id, expires, request_id = await self._graph.create_subscription(
+
+        async def create(expires: datetime) -> tuple[str, datetime, str | None]:
+            return await self._graph.create_subscription(
                 connection_id,
                 notification_url=f"{base}/graph/notifications",
                 lifecycle_url=f"{base}/graph/lifecycle",
                 client_state=client_state,
-                expires=self._expiry(),
+                expires=expires,
+            )
+
+        try:
+            subscription_id, expires, request_id = await self._with_lifetime(
+                create, AuditOperation.SUBSCRIPTION_CREATE, connection_id, user_id, [], cause
             )
         except GraphError as exc:
             await self._audit.record(
@@ -105,9 +160,19 @@ class SubscriptionKeeper:
         if current is None:
             await self.create(connection_id, user_id, cause)
             return
+        subscription_id = str(current["subscription_id"])
+
+        async def renew(expires: datetime) -> tuple[datetime, str | None]:
+            return await self._graph.renew_subscription(connection_id, subscription_id, expires)
+
         try:
-            expires, request_id = await self._graph.renew_subscription(
-                connection_id, current["subscription_id"], self._expiry()
+            expires, request_id = await self._with_lifetime(
+                renew,
+                AuditOperation.SUBSCRIPTION_RENEW,
+                connection_id,
+                user_id,
+                [subscription_id],
+                cause,
             )
         except GraphNotFound:
             await self.recreate(connection_id, user_id, cause)
@@ -184,7 +249,9 @@ class SubscriptionKeeper:
             )
         )
         try:
-            request_id = await self._graph.delete_subscription(connection_id, subscription_id)
+            request_id = await self._graph.delete_subscription(
+                parting_key(subscription_id), subscription_id
+            )
         except GraphNotFound:
             request_id = None  # already gone: that's what we wanted
         except Exception as exc:  # best-effort: never blocks the disconnect
@@ -239,7 +306,7 @@ class SubscriptionKeeper:
             else:
                 try:
                     request_id = await self._graph.delete_subscription(
-                        connection_id, subscription_id
+                        parting_key(subscription_id), subscription_id
                     )
                 except GraphNotFound:
                     pass

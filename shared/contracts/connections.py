@@ -36,11 +36,24 @@ class AccountKind(StrEnum):
 
 
 class ConnectedAccount(Contract):
-    user_principal_name: str = Field(max_length=320)
+    """Who signed in, from the id_token's claims (ADR 0010): no Graph call, no User.Read."""
+
+    user_principal_name: str = Field(
+        max_length=320, description="The id_token's preferred_username (the sign-in name)."
+    )
     display_name: str | None = Field(default=None, max_length=256)
     tenant_id: str = Field(max_length=64)
     kind: AccountKind
     graph_user_id: str | None = Field(default=None, max_length=64)
+    email: str | None = Field(
+        default=None,
+        max_length=320,
+        description="The id_token's email claim (the mailbox address), when the account has one.",
+    )
+
+    def addresses(self) -> list[str]:
+        """The account's own addresses, lower-cased: what makes an attendee 'the owner'."""
+        return sorted({a.lower() for a in (self.user_principal_name, self.email) if a})
 
 
 class ConnectionError_(Contract):

@@ -128,8 +128,10 @@ async def test_tokens_refresh_and_the_rotated_refresh_token_is_stored(world: Wor
     assert _refresh_tokens(after.token_cache) != _refresh_tokens(before.token_cache)
     # The new access token works against Graph.
     async with world.emulator.client() as graph:
-        me = await graph.get("/v1.0/me", headers={"Authorization": f"Bearer {second}"})
-    assert me.json()["mail"] == world.cloud.manager.mail
+        calendar = await graph.get(
+            "/v1.0/me/calendar", headers={"Authorization": f"Bearer {second}"}
+        )
+    assert calendar.json()["owner"]["address"] == world.cloud.manager.mail
 
 
 async def test_revoked_refresh_token_means_reauthorization_required(world: World) -> None:

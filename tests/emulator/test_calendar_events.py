@@ -267,7 +267,7 @@ async def test_invalid_enum_members_are_rejected(
 async def test_user_and_calendar_resources(
     client: httpx.AsyncClient, state: EmulatorState, seed: Seed
 ) -> None:
-    headers = auth(state, seed.ann.id)
+    headers = auth(state, seed.ann.id, "Calendars.ReadWrite User.Read")
     me = (await client.get("/v1.0/me", headers=headers)).json()
     assert me["id"] == seed.ann.id
     assert me["userPrincipalName"] == "ann@contoso.com"

@@ -64,7 +64,7 @@ async def test_create_get_list_renew_delete(
     other_app = bearer(state, seed.ann, client_id="another-app")
     assert (await client.get("/v1.0/subscriptions", headers=other_app)).json()["value"] == []
     assert (await client.get(f"/v1.0/subscriptions/{sub_id}", headers=other_app)).status_code == 404
-    later = (datetime.now(UTC) + timedelta(days=6)).isoformat()
+    later = (datetime.now(UTC) + timedelta(minutes=4200)).isoformat()
     renewed = await client.patch(
         f"/v1.0/subscriptions/{sub_id}", json={"expirationDateTime": later}, headers=headers
     )
@@ -76,11 +76,48 @@ async def test_create_get_list_renew_delete(
     assert (await client.get(f"/v1.0/subscriptions/{sub_id}", headers=headers)).status_code == 404
 
 
+async def test_lifetime_follows_the_published_table_and_is_configurable(
+    client: httpx.AsyncClient, fast_delivery: EmulatorState, seed: Seed, receiver: Receiver
+) -> None:
+    """Outlook events: at most 4230 minutes ("subscription resource type", Maximum length of
+    subscription per resource type); beyond it Graph's own 400 ExtensionError message."""
+    headers = bearer(fast_delivery, seed.ann)
+    now = datetime.now(UTC)
+    beyond = (now + timedelta(minutes=4240)).isoformat()
+    refused = await client.post(
+        "/v1.0/subscriptions", json=_body(receiver, expirationDateTime=beyond), headers=headers
+    )
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == "ExtensionError"
+    assert error["message"] == "Subscription expiration can only be 4230 minutes in the future."
+    created = await _create(
+        client,
+        fast_delivery,
+        seed,
+        receiver,
+        expirationDateTime=(now + timedelta(minutes=4220)).isoformat(),
+    )
+    renew_beyond = await client.patch(
+        f"/v1.0/subscriptions/{created['id']}",
+        json={"expirationDateTime": beyond},
+        headers=headers,
+    )
+    assert renew_beyond.status_code == 400
+    assert "4230 minutes" in renew_beyond.json()["error"]["message"]
+    changed = await client.patch("/_emulator/notifications/settings", json={"max_lifetime": 10080})
+    assert changed.status_code == 200, changed.text
+    later = await client.post(
+        "/v1.0/subscriptions", json=_body(receiver, expirationDateTime=beyond), headers=headers
+    )
+    assert later.status_code == 201, later.text
+
+
 async def test_bad_bodies_are_rejected(
     client: httpx.AsyncClient, fast_delivery: EmulatorState, seed: Seed, receiver: Receiver
 ) -> None:
     headers = bearer(fast_delivery, seed.ann)
-    too_far = (datetime.now(UTC) + timedelta(minutes=10081)).isoformat()
+    too_far = (datetime.now(UTC) + timedelta(minutes=4231)).isoformat()
     cases = [
         {"expirationDateTime": too_far},
         {"expirationDateTime": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()},

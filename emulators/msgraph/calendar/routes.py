@@ -57,7 +57,7 @@ def _mailbox(request: Request, principal: Principal, *, write: bool = False) -> 
     user = state.directory.users.get(principal.user_id)
     if ref is not None:
         wanted = state.directory.find_user(ref)
-        if wanted is None:
+        if wanted is None or user is None or wanted.tenant_id != user.tenant_id:
             raise GraphError(404, "ErrorInvalidUser", f"The requested user '{ref}' is invalid.")
         if user is None or wanted.id != user.id:
             raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
@@ -164,14 +164,45 @@ def _user_json(user: User, base_url: str) -> dict[str, Any]:
     }
 
 
+# "Get user" (learn.microsoft.com/graph/api/user-get): User.Read is the least privileged
+# delegated permission for one's own profile; reading someone else's needs a directory
+# permission (User.ReadBasic.All and up). Calendars.* and the OpenID scopes (openid, profile,
+# email: never in the access token's scp) grant neither.
+_OWN_PROFILE = frozenset(
+    {
+        "user.read",
+        "user.readwrite",
+        "user.readbasic.all",
+        "user.read.all",
+        "user.readwrite.all",
+        "directory.read.all",
+        "directory.readwrite.all",
+        "directory.accessasuser.all",
+    }
+)
+_OTHERS_PROFILES = _OWN_PROFILE - {"user.read", "user.readwrite"}
+INSUFFICIENT = "Insufficient privileges to complete the operation."
+
+
 @router.get("/me")
 @router.get("/users/{user_ref}")
 async def get_user(request: Request, principal: Caller) -> JSONResponse:
     state = _state(request)
     ref = request.path_params.get("user_ref")
-    user = state.directory.find_user(ref) if ref else state.directory.users.get(principal.user_id)
-    if user is None:
-        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{ref}' does not exist.")
+    caller = state.directory.users.get(principal.user_id)
+    user = state.directory.find_user(ref) if ref else caller
+    if user is None or caller is None or user.tenant_id != caller.tenant_id:
+        # Another tenant's users don't exist from here.
+        raise GraphError(
+            404,
+            "Request_ResourceNotFound",
+            f"Resource '{ref or principal.user_id}' does not exist or one of its queried "
+            "reference-property objects are not present.",
+        )
+    granted = {s.lower() for s in principal.scopes}
+    needed = _OWN_PROFILE if user.id == caller.id else _OTHERS_PROFILES
+    if not granted & needed:
+        raise GraphError(403, "Authorization_RequestDenied", INSUFFICIENT)
     body = _user_json(user, state.base_url)
     select = _select(request)
     if select:

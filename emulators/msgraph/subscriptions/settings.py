@@ -9,8 +9,12 @@ from typing import Any
 
 @dataclass
 class NotificationSettings:
-    # Graph: Outlook message/event/contact subscriptions live at most 10080 minutes (< 7 days).
-    max_lifetime: timedelta = timedelta(minutes=10080)
+    # Graph: Outlook message/event/contact subscriptions live at most 4230 minutes (under 3
+    # days): "subscription resource type", Maximum length of subscription per resource type
+    # (https://learn.microsoft.com/graph/api/resources/subscription). Beyond it a create or
+    # renew is refused with 400 ExtensionError "Subscription expiration can only be 4230
+    # minutes in the future." Configurable for the day Microsoft changes the table.
+    max_lifetime: timedelta = timedelta(minutes=4230)
     max_per_mailbox: int = 1000  # across all apps
     validation_timeout_seconds: float = 10.0
     # Delivery: items queued within this window to one URL go out as one batch.

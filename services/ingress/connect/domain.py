@@ -85,6 +85,7 @@ def account_from_claims(claims: dict[str, Any]) -> ConnectedAccount:
         tenant_id=tenant,
         kind=AccountKind.PERSONAL if tenant == CONSUMERS_TENANT_ID else AccountKind.WORK,
         graph_user_id=str(claims["oid"]) if claims.get("oid") else None,
+        email=str(claims["email"]) if claims.get("email") else None,
     )
 
 

@@ -26,12 +26,6 @@ class GraphCalendar:
     def __init__(self, client: GraphClient) -> None:
         self._client = client
 
-    async def me(self, connection_id: str) -> dict[str, Any]:
-        response = await self._client.get(
-            connection_id, "/me", operation="me", params={"$select": "id,mail,userPrincipalName"}
-        )
-        return response.body
-
     async def delta_round(
         self, connection_id: str, delta_link: str | None, window: Window, page_size: int
     ) -> RoundResult:
