@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from services.ingress.connect.domain import InvalidReturnUrl, validate_return_url
 from services.ingress.connect.handlers import (
+    CommandIdReused,
     ConnectHandlers,
     IdentityUnavailable,
     NotConnected,
@@ -31,11 +32,14 @@ class AuthorizeResponse(BaseModel):
 
 
 class DisconnectRequest(BaseModel):
-    command_id: str | None = Field(default=None, min_length=8, max_length=128)
+    command_id: str | None = Field(
+        default=None, min_length=8, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$"
+    )
 
 
 class Accepted(BaseModel):
     command_id: str
+    status_url: str
 
 
 def _handlers(request: Request) -> ConnectHandlers:
@@ -78,7 +82,9 @@ def service_router(auth: Callable[..., object]) -> APIRouter:
             command_id = await handlers.disconnect(user_id, body.command_id if body else None)
         except NotConnected as exc:
             raise HTTPException(404, "no Outlook Calendar connection for this user") from exc
-        return Accepted(command_id=command_id)
+        except CommandIdReused as exc:
+            raise HTTPException(409, "command id already used for a different command") from exc
+        return Accepted(command_id=command_id, status_url=f"/v1/commands/{command_id}")
 
     return router
 
