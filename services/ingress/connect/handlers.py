@@ -92,6 +92,10 @@ class ConnectHandlers:
         except requests.RequestException as exc:
             detail = f"identity platform unreachable ({type(exc).__name__})"
             return await self._failed(pending, UserErrorCode.AUTHORIZATION_FAILED, detail)
+        except Exception as exc:  # whatever MSAL raises: the person goes back to SMVue
+            log.warning("code redemption failed", error=type(exc).__name__)
+            detail = f"code redemption failed ({type(exc).__name__})"
+            return await self._failed(pending, UserErrorCode.AUTHORIZATION_FAILED, detail)
         if "error" in result:
             return await self._failed(
                 pending, error_from_token_result(result), f"token: {result.get('error')}"

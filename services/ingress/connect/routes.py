@@ -10,7 +10,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from services.ingress.connect.domain import InvalidReturnUrl, validate_return_url
+from services.ingress.connect.domain import (
+    InvalidReturnUrl,
+    return_redirect,
+    validate_return_url,
+)
 from services.ingress.connect.handlers import (
     CommandIdReused,
     ConnectHandlers,
@@ -61,7 +65,9 @@ def service_router(auth: Callable[..., object]) -> APIRouter:
         """Starts connecting this SMVue user's Outlook Calendar: answers Microsoft's URL."""
         _check_user_id(user_id)
         try:
-            return_url = validate_return_url(body.return_url)
+            return_url = validate_return_url(
+                body.return_url, handlers.settings.oauth_return_url_hosts
+            )
         except InvalidReturnUrl as exc:
             raise HTTPException(422, str(exc)) from exc
         try:
@@ -102,10 +108,18 @@ async def callback(request: Request, handlers: Handlers) -> RedirectResponse | H
     """Microsoft redirects the browser here; it goes on to the SMVue return URL."""
     params = dict(request.query_params)
     if "state" not in params or ("code" not in params and "error" not in params):
+        fallback = handlers.settings.oauth_fallback_return_url
+        if fallback:
+            target = return_redirect(fallback, error=UserErrorCode.AUTHORIZATION_FAILED)
+            return RedirectResponse(target, status_code=303)
         return _problem(400, "The sign-in response is missing its state or code.")
     try:
         target = await handlers.callback(params)
     except UnknownFlow:
+        fallback = handlers.settings.oauth_fallback_return_url
+        if fallback:  # back to SMVue with the help page's words, never stranded here
+            target = return_redirect(fallback, error=UserErrorCode.AUTHORIZATION_FAILED)
+            return RedirectResponse(target, status_code=303)
         return _problem(400, "This sign-in link is invalid, was already used, or has expired.")
     return RedirectResponse(target, status_code=303)
 
