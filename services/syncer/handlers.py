@@ -284,6 +284,10 @@ class SyncerHandlers:
             await self.answers.answer(cid, state, _SYNC_NOW, cause=cause)
 
     async def _connect(self, cid: str, user_id: str, cause: Envelope | None) -> None:
+        started = _now()
+        importing = await self.registry.importing(cid, started)
+        if importing is not None:
+            await self.events.publish("status_changed", importing, cause=cause)
         me = await self.graph.me(cid)
         addresses = sorted({str(a) for a in (me.get("mail"), me.get("userPrincipalName")) if a})
         # A fresh start: the initial import is a full round of the window.
@@ -297,7 +301,10 @@ class SyncerHandlers:
         }
         await self.store.set_state(cid, **fresh)
         self.tokens.forget(cid)
-        await self._round({"_id": cid, **fresh}, cause)
+        outcome = await self.rounds.run({"_id": cid, **fresh}, cause=cause)
+        ready = await self.registry.imported(cid, started, outcome.items, outcome.one_on_ones)
+        if ready is not None:  # the card: "your 1:1s are ready"
+            await self.events.publish("status_changed", ready, cause=cause)
         await self.subscriptions.ensure(cid, user_id, cause)
 
     async def _recreate(self, cid: str, user_id: str, cause: Envelope | None) -> None:
