@@ -36,7 +36,12 @@ class Settings(BaseSettings):
     # --- Microsoft identity platform and Graph
     graph_base_url: str = "https://graph.microsoft.com/v1.0"
     authority_host: str = "https://login.microsoftonline.com"
-    tenant: str = "common"
+    tenant: str = Field(
+        default="common",
+        description="The authority's tenant segment: `common` (work, school and personal "
+        "Outlook.com accounts, as the help page promises), `organizations` (work or school "
+        "accounts only), or one tenant's id or domain.",
+    )
     client_id: str = "00000000-0000-0000-0000-000000000000"
     client_secret: SecretStr = SecretStr("")
     ca_bundle: str | None = Field(default=None, description="Extra CA bundle (the emulator's).")
@@ -51,6 +56,19 @@ class Settings(BaseSettings):
         description="What the help page says SMVue requests (MSAL adds the OpenID scopes).",
     )
     oauth_redirect_uri: str = "http://127.0.0.1:8080/oauth/outlook/callback"
+    oauth_return_url_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts the browser may be sent back to after connecting (SMVue's web "
+        "app): exact names, or `*.example.com` for its subdomains. https only; loopback "
+        "(http or https) is always allowed, for local development. Anything else is refused "
+        "(no open redirect).",
+    )
+    oauth_fallback_return_url: str | None = Field(
+        default=None,
+        description="Where a sign-in answer that matches no started connect (expired, "
+        "replayed, forged) sends the browser, with status=error&code=authorization_failed: "
+        "SMVue's Integrations page. Unset: a short page says to start again from there.",
+    )
     public_base_url: str = Field(
         default="http://127.0.0.1:8080",
         description="Where Graph reaches the ingress (notificationUrl / lifecycle URL).",

@@ -50,6 +50,7 @@ def build_service(settings: Settings) -> Service:
     db = database(mongo, settings)
     cipher = TokenCipher.from_settings(settings)
     registry = connection_registry.ConnectionRegistry(db)
+    statuses = command_store.CommandStatusStore(db)
 
     async def mongo_ready() -> bool:
         return await ping(mongo)
@@ -78,10 +79,11 @@ def build_service(settings: Settings) -> Service:
         registry=registry,
         events=ConnectionEvents(publisher, app.state.audit),
         publisher=publisher,
+        statuses=statuses,
     )
     app.state.commands = CommandHandlers(
         registry=registry,
-        statuses=command_store.CommandStatusStore(db),
+        statuses=statuses,
         rosters=command_store.RosterStore(db),
         publisher=publisher,
     )

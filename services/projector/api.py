@@ -16,12 +16,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from services.projector.api_models import (
     CadenceList,
     CadenceView,
+    CardNotice,
     ConnectionView,
     OneOnOneList,
     OneOnOneView,
     PersonView,
     Problem,
 )
+from services.projector.domain.card import card_for
 from services.projector.handlers import PairCadence, Queries
 from shared.mongo import Document
 
@@ -103,11 +105,27 @@ def cadence_view(computed: PairCadence) -> CadenceView:
     )
 
 
+_DERIVED = ("connection_id", "syncing", "can_schedule", "notice", "action")
+
+
 def connection_view(doc: Document) -> ConnectionView:
-    fields = {
-        name: doc.get(name) for name in ConnectionView.model_fields if name != "connection_id"
-    }
-    return ConnectionView.model_validate({**fields, "connection_id": doc["_id"]})
+    fields = {name: doc.get(name) for name in ConnectionView.model_fields if name not in _DERIVED}
+    card = card_for(doc)
+    notice = (
+        None
+        if card.notice is None
+        else CardNotice(code=card.notice.code, message=card.notice.message, hint=card.notice.hint)
+    )
+    return ConnectionView.model_validate(
+        {
+            **fields,
+            "connection_id": doc["_id"],
+            "syncing": card.syncing,
+            "can_schedule": card.can_schedule,
+            "notice": notice,
+            "action": None if card.action is None else card.action.value,
+        }
+    )
 
 
 def query_router(queries: Queries, auth: Callable[..., None]) -> APIRouter:

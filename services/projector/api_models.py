@@ -15,8 +15,10 @@ from shared.contracts.connections import (
     ConnectedAccount,
     ConnectionError_,
     ConnectionState,
+    ImportProgress,
 )
 from shared.contracts.meetings import MeetingSource
+from shared.contracts.user_errors import UserErrorCode
 
 
 class ApiModel(BaseModel):
@@ -78,6 +80,12 @@ class CadenceList(ApiModel):
     members: list[CadenceView]
 
 
+class CardNotice(ApiModel):
+    code: UserErrorCode
+    message: str = Field(description="The help page's words.")
+    hint: str | None = Field(description="What the person can do (the help page's solution).")
+
+
 class ConnectionView(ApiModel):
     connection_id: str
     user_id: str
@@ -88,6 +96,18 @@ class ConnectionView(ApiModel):
     connected_at: datetime | None
     last_sync_at: datetime | None
     last_error: ConnectionError_ | None
+    last_connect_error: ConnectionError_ | None = Field(
+        description="The last connect attempt's failure, until a connect succeeds."
+    )
+    initial_import: ImportProgress | None = Field(
+        description="The initial import: importing, then ready with counts and duration."
+    )
+    syncing: bool = Field(description="Calendar changes reach SMVue.")
+    can_schedule: bool = Field(description="SMVue can create/update/cancel its meetings.")
+    notice: CardNotice | None = Field(description="What the card tells the person, if anything.")
+    action: Literal["connect", "reconnect"] | None = Field(
+        description="The button the card offers."
+    )
     version: int
 
 

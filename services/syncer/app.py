@@ -56,6 +56,7 @@ def build_service(settings: Settings, syncer_settings: SyncerSettings | None = N
         tokens=tokens,
         audit=audit,
         settings=tuning,
+        publisher=publisher,
     )
     subscribe(broker, settings, CONNECTIONS, "syncer", handlers.on_connection_event)
     subscribe(broker, settings, CONNECTION_COMMANDS, "syncer", handlers.on_connection_command)

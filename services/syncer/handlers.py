@@ -16,6 +16,7 @@ from typing import Any
 from services.syncer.adapters.graph_calendar import GraphCalendar
 from services.syncer.adapters.store import SyncerStore
 from services.syncer.domain.jobs import Job
+from services.syncer.outcomes import CommandAnswers, Waiting, waiting
 from services.syncer.rounds import RoundRunner
 from services.syncer.settings import SyncerSettings
 from services.syncer.subscriptions import SubscriptionKeeper
@@ -26,7 +27,7 @@ from shared.audit import AuditLog
 from shared.connections.events import ConnectionEvents
 from shared.connections.registry import ConnectionRegistry
 from shared.contracts.audit import AuditOperation, AuditOutcome
-from shared.contracts.commands import DisconnectCalendar, SyncNow
+from shared.contracts.commands import CommandKind, DisconnectCalendar, SyncNow
 from shared.contracts.connections import ConnectionConnected, ConnectionState, connection_id_for
 from shared.contracts.envelope import Envelope
 from shared.contracts.notifications import (
@@ -37,12 +38,21 @@ from shared.contracts.notifications import (
 from shared.contracts.roster import RosterUpdated
 from shared.contracts.user_errors import UserErrorCode
 from shared.credentials.vault import TokenVault
-from shared.graph.errors import GraphError, NotConnected, ReauthorizationRequired
+from shared.graph.errors import (
+    GraphError,
+    GraphForbidden,
+    GraphThrottled,
+    NotConnected,
+    ReauthorizationRequired,
+)
+from shared.messaging.publisher import Publisher
 from shared.observability.logging import get_logger
 
 log = get_logger(__name__)
 
 _SYNC_JOBS = (Job.RECREATE.value, Job.RENEW.value, Job.ROUND.value, Job.REEVALUATE.value)
+_SYNC_NOW = (CommandKind.SYNC_NOW,)
+_DISCONNECT = (CommandKind.DISCONNECT,)
 
 
 def _now() -> datetime:
@@ -67,6 +77,7 @@ class SyncerHandlers:
         tokens: SyncerTokens,
         audit: AuditLog,
         settings: SyncerSettings,
+        publisher: Publisher,
     ) -> None:
         self.store = store
         self.graph = graph
@@ -78,6 +89,7 @@ class SyncerHandlers:
         self.tokens = tokens
         self.audit = audit
         self.settings = settings
+        self.answers = CommandAnswers(store, publisher)
         self.workers = ConnectionWorkers(store, settings, self.perform, on_idle=self._forget)
         # For correlation only; kept while this instance has a task for the connection.
         self.watchdog = Watchdog(store, self.workers, audit, settings)
@@ -98,10 +110,16 @@ class SyncerHandlers:
         }
 
     async def _request(
-        self, cid: str, job: Job, cause: Envelope | None = None, **fields: Any
+        self,
+        cid: str,
+        job: Job,
+        cause: Envelope | None = None,
+        *,
+        command: Waiting | None = None,
+        **fields: Any,
     ) -> None:
         """Durably asks for `job`, then wakes the worker (the record is acked after this)."""
-        await self.store.request(cid, job.value, _now(), **fields)
+        await self.store.request(cid, job.value, _now(), command=command, **fields)
         self._kick(cid, job, cause)
 
     async def _request_if_active(
@@ -111,12 +129,19 @@ class SyncerHandlers:
         cause: Envelope | None,
         *,
         unless_round_started_after: datetime | None = None,
-    ) -> None:
+        command: Waiting | None = None,
+    ) -> bool:
         """Asks for `job` if the connection is active: one conditional write, no read."""
         if await self.store.request_if_active(
-            cid, job.value, _now(), unless_round_started_after=unless_round_started_after
+            cid,
+            job.value,
+            _now(),
+            unless_round_started_after=unless_round_started_after,
+            command=command,
         ):
             self._kick(cid, job, cause)
+            return True
+        return False
 
     def _kick(self, cid: str, job: Job, cause: Envelope | None) -> None:
         self.workers.kick(cid)  # before the cause: a task ending right now forgets causes
@@ -136,8 +161,7 @@ class SyncerHandlers:
     # --- connection commands ------------------------------------------------------------
     async def on_connection_command(self, message: Envelope) -> None:
         if isinstance(message, SyncNow):
-            cid = connection_id_for(message.payload.user_id)
-            await self._request_if_active(cid, Job.ROUND, message)
+            await self._sync_now(message)
         elif isinstance(message, DisconnectCalendar):
             command = message.payload
             cid = connection_id_for(command.user_id)
@@ -145,12 +169,34 @@ class SyncerHandlers:
                 cid,
                 Job.DISCONNECT.value,
                 _now(),
+                command=waiting(command.command_id, CommandKind.DISCONNECT, command.user_id),
                 user_id=command.user_id,
                 active=False,  # no new sync work from now on
                 disconnect_requested_at=command.requested_at,
             )
             await self.workers.cancel(cid)  # an in-flight round must not delay it
             self._kick(cid, Job.DISCONNECT, message)
+
+    async def _sync_now(self, message: SyncNow) -> None:
+        """A round, answered when it is done; a connection that can't sync is answered at
+        once (one just connected waits for its initial import instead)."""
+        user_id = message.payload.user_id
+        cid = connection_id_for(user_id)
+        command = waiting(message.payload.command_id, CommandKind.SYNC_NOW, user_id)
+        if await self._request_if_active(cid, Job.ROUND, message, command=command):
+            return
+        current = await self.registry.get(cid)
+        state = await self.store.state(cid)
+        importing = state is None or Job.CONNECT.value in (state.get("pending") or {})
+        if current is not None and current.state is ConnectionState.CONNECTED and importing:
+            await self._request(cid, Job.ROUND, message, command=command)
+            return
+        code = (
+            UserErrorCode.REAUTHORIZATION_REQUIRED
+            if current is not None and current.state is ConnectionState.REAUTHORIZATION_REQUIRED
+            else UserErrorCode.CALENDAR_NOT_CONNECTED
+        )
+        await self.answers.answer_now(cid, command, code=code, detail="not syncing", cause=message)
 
     # --- notifications --------------------------------------------------------------------
     async def on_notification(self, message: Envelope) -> None:
@@ -227,7 +273,7 @@ class SyncerHandlers:
         if job is Job.DISCONNECT:
             await self._disconnect(cid, user_id, state, cause)
             return
-        work: Awaitable[None]
+        work: Awaitable[Any]
         if job is Job.CONNECT:
             work = self._connect(cid, user_id, cause)
         elif job is Job.RECREATE:
@@ -238,7 +284,8 @@ class SyncerHandlers:
             work = self._round(state, cause)
         else:
             work = self._reevaluate(state, cause)
-        await self._guarded(cid, user_id, work)
+        if await self._guarded(cid, user_id, state, work) and job in (Job.CONNECT, Job.ROUND):
+            await self.answers.answer(cid, state, _SYNC_NOW, cause=cause)
 
     async def _connect(self, cid: str, user_id: str, cause: Envelope | None) -> None:
         # A (re)connect may be with another account: nothing of the previous one is used
@@ -251,6 +298,10 @@ class SyncerHandlers:
         # The mailbox identity comes from the id_token the person signed in with (ADR
         # 0010), not from GET /me, which would need User.Read.
         addresses = current.account.addresses() if current.account else []
+        started = _now()
+        importing = await self.registry.importing(cid, started)
+        if importing is not None:
+            await self.events.publish("status_changed", importing, cause=cause)
         # A fresh start: the initial import is a full round of the window.
         fresh: dict[str, Any] = {
             "user_id": user_id,
@@ -261,7 +312,10 @@ class SyncerHandlers:
             "window_end": None,
         }
         await self.store.set_state(cid, **fresh)
-        await self._round({"_id": cid, **fresh}, cause)
+        outcome = await self.rounds.run({"_id": cid, **fresh}, cause=cause)
+        ready = await self.registry.imported(cid, started, outcome.items, outcome.one_on_ones)
+        if ready is not None:  # the card: "your 1:1s are ready"
+            await self.events.publish("status_changed", ready, cause=cause)
         await self.subscriptions.ensure(cid, user_id, cause)
 
     async def _recreate(self, cid: str, user_id: str, cause: Envelope | None) -> None:
@@ -299,6 +353,14 @@ class SyncerHandlers:
             # Reconnected after this command was given: the command is stale.
             await self.store.set_state(cid, active=True)
             await self.store.request(cid, Job.CONNECT.value, _now())
+            await self.answers.answer(
+                cid,
+                state,
+                _DISCONNECT,
+                code=UserErrorCode.INVALID_COMMAND,
+                detail="reconnected after the disconnect was asked for",
+                cause=cause,
+            )
             return
         await self.store.set_state(cid, active=False, delta_link=None)
         await self.store.drop_pending(cid, *_SYNC_JOBS, Job.CONNECT.value)
@@ -320,25 +382,63 @@ class SyncerHandlers:
         snapshot = await self.registry.disconnected(cid)
         if snapshot is not None:
             await self.events.publish("disconnected", snapshot, cause=cause)
+        await self.answers.answer(cid, state, _DISCONNECT, cause=cause)
+        await self.answers.answer(
+            cid,
+            await self._fresh(cid),  # no round runs any more: answer every waiting one
+            _SYNC_NOW,
+            code=UserErrorCode.CALENDAR_NOT_CONNECTED,
+            detail="disconnected",
+            cause=cause,
+        )
 
-    async def _guarded(self, cid: str, user_id: str, work: Awaitable[None]) -> None:
-        """Turns what Graph and the token store say into connection state, not crashes."""
+    async def _guarded(
+        self, cid: str, user_id: str, state: dict[str, Any], work: Awaitable[Any]
+    ) -> bool:
+        """Turns what Graph and the token store say into connection state, not crashes;
+        True when the work was done. Sync Now commands waiting for work that can't be
+        done are answered with why."""
+        code: UserErrorCode
         try:
             await work
+            return True
         except ReauthorizationRequired:
             await self._pause(cid, user_id)
+            code = UserErrorCode.REAUTHORIZATION_REQUIRED
         except NotConnected:
             await self.store.set_state(cid, active=False)
             await self.store.drop_pending(cid, *_SYNC_JOBS)
+            code = UserErrorCode.CALENDAR_NOT_CONNECTED
         except GraphError as exc:
             if exc.transient:
+                if int(state.get("failures") or 0) >= self.settings.max_job_failures:
+                    # The worker abandons the job after this attempt: say so.
+                    busy = isinstance(exc, GraphThrottled)
+                    await self.answers.answer(
+                        cid,
+                        await self._fresh(cid),
+                        _SYNC_NOW,
+                        code=UserErrorCode.THROTTLED if busy else UserErrorCode.GRAPH_UNAVAILABLE,
+                        detail=f"Graph {exc.status} {exc.code}",
+                    )
                 raise TryLater(f"Graph {exc.status} {exc.code}", exc.retry_after) from exc
             log.warning(
                 "graph refused the sync", connection_id=cid, status=exc.status, code=exc.code
             )
-            snapshot = await self.registry.failed(cid, UserErrorCode.GRAPH_UNAVAILABLE)
+            code = (
+                UserErrorCode.INSUFFICIENT_PERMISSIONS
+                if isinstance(exc, GraphForbidden)
+                else UserErrorCode.GRAPH_UNAVAILABLE
+            )
+            snapshot = await self.registry.failed(cid, code)
             if snapshot is not None:
                 await self.events.publish("status_changed", snapshot)
+        # No round follows for now: every Sync Now waiting (also one asked meanwhile) hears why.
+        await self.answers.answer(cid, await self._fresh(cid), _SYNC_NOW, code=code)
+        return False
+
+    async def _fresh(self, cid: str) -> dict[str, Any]:
+        return await self.store.state(cid) or {}
 
     async def _pause(self, cid: str, user_id: str) -> None:
         """The refresh token is dead: sync pauses until the person reconnects.

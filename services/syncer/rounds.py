@@ -4,6 +4,7 @@ before that repeats the round, and consumers drop what they already have)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,8 @@ class RoundOutcome:
     removed: int
     pages: int
     full: bool
+    items: int = 0  # events (and removals) the round listed
+    one_on_ones: int = 0  # of them, 1:1s
 
 
 def team_of(roster: dict[str, Any] | None) -> dict[str, TeamMemberRef]:
@@ -64,6 +67,7 @@ class RoundRunner:
     async def run(self, state: dict[str, Any], *, cause: Envelope | None = None) -> RoundOutcome:
         connection_id = str(state["_id"])
         now = datetime.now(UTC)
+        clock = time.monotonic()
         wanted = self.wanted_window(now)
         current = (
             Window(_aware(state["window_start"]), _aware(state["window_end"]))
@@ -131,7 +135,24 @@ class RoundRunner:
             f"{len(plan.removals)} removed",
             cause=cause,
         )
-        return RoundOutcome(len(plan.upserts), len(plan.removals), result.pages, full)
+        log.info(
+            "sync round",
+            connection_id=connection_id,
+            kind="full" if full else "incremental",
+            pages=result.pages,
+            items=len(items),
+            one_on_ones=plan.one_on_ones,
+            meetings_published=len(plan.upserts) + len(plan.removals),
+            duration_ms=round((time.monotonic() - clock) * 1000),
+        )
+        return RoundOutcome(
+            len(plan.upserts),
+            len(plan.removals),
+            result.pages,
+            full,
+            items=len(items),
+            one_on_ones=plan.one_on_ones,
+        )
 
     async def reevaluate(
         self, state: dict[str, Any], *, cause: Envelope | None = None

@@ -8,6 +8,7 @@ from services.writer.adapters.outlook import OutlookCalendar
 from services.writer.handlers import WriterHandlers
 from shared.audit import AuditLog
 from shared.connections import registry as connection_registry
+from shared.connections.events import ConnectionEvents
 from shared.contracts.topics import MEETING_COMMANDS
 from shared.credentials import vault as token_vault
 from shared.credentials.cipher import TokenCipher
@@ -32,12 +33,14 @@ def build_service(settings: Settings) -> Service:
     graph = GraphClient(
         http, settings.graph_base_url, VaultTokenSource(vault, settings), service="writer"
     )
+    audit = AuditLog(publisher, "writer")
     handlers = WriterHandlers(
         store=writer_store.WriterStore(db),
         outlook=OutlookCalendar(graph),
         registry=connection_registry.ConnectionRegistry(db),
         publisher=publisher,
-        audit=AuditLog(publisher, "writer"),
+        audit=audit,
+        events=ConnectionEvents(publisher, audit),
     )
     subscribe(broker, settings, MEETING_COMMANDS, "writer", handlers.on_command)
 

@@ -28,6 +28,7 @@ from services.writer.domain.outlook_event import (
     reschedule_patch,
 )
 from shared.audit import AuditLog
+from shared.connections.events import ConnectionEvents
 from shared.connections.registry import ConnectionRegistry
 from shared.contracts.audit import AuditOperation, AuditOutcome
 from shared.contracts.commands import (
@@ -54,7 +55,7 @@ from shared.contracts.outcomes import (
     CommandSucceeded,
 )
 from shared.contracts.user_errors import UserErrorCode, user_message
-from shared.graph.errors import GraphNotFound, GraphPreconditionFailed
+from shared.graph.errors import GraphForbidden, GraphNotFound, GraphPreconditionFailed
 from shared.graph.event import GraphEvent
 from shared.graph.meeting import meeting_from_event
 from shared.messaging.failures import Retryable
@@ -86,10 +87,12 @@ class WriterHandlers:
         registry: ConnectionRegistry,
         publisher: Publisher,
         audit: AuditLog,
+        events: ConnectionEvents,
     ) -> None:
         self._store = store
         self._outlook = outlook
         self._registry = registry
+        self._events = events
         self._publisher = publisher
         self._audit = audit
 
@@ -125,6 +128,7 @@ class WriterHandlers:
                 await self._store.abandon_cancel(meeting_id, command.payload.command_id)
             if isinstance(exc, GraphNotFound) and meeting_id is not None:
                 await self._store.mark(meeting_id, "gone")  # deleted in Outlook meanwhile
+            await self._tell_the_card(exc, failure, connection_id, command)
             await self._fail(
                 command, kind, connection_id, failure.meeting_id or meeting_id, failure
             )
@@ -279,6 +283,21 @@ class WriterHandlers:
             ical_uid=owned.ical_uid,
             completed_at=datetime.now(UTC),
         )
+
+    async def _tell_the_card(
+        self, exc: Exception, failure: Failure, connection_id: str, command: MeetingCommand
+    ) -> None:
+        """Outlook just said the connection can't do what the card claims: the card says so
+        at once (not at the syncer's next round)."""
+        if isinstance(exc, Refused):
+            return  # decided from the registry itself: nothing new
+        snapshot = None
+        if failure.code is UserErrorCode.REAUTHORIZATION_REQUIRED:
+            snapshot = await self._registry.reauthorization_required(connection_id)
+        elif isinstance(exc, GraphForbidden):
+            snapshot = await self._registry.write_refused(connection_id)
+        if snapshot is not None:
+            await self._events.publish("status_changed", snapshot, cause=command)
 
     # ------------------------------------------------------------------ guards
     async def _check_writable(self, connection_id: str) -> None:

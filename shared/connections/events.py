@@ -13,6 +13,9 @@ from shared.contracts.connections import (
 )
 from shared.contracts.envelope import Envelope
 from shared.messaging.publisher import Publisher
+from shared.observability.logging import get_logger
+
+log = get_logger(__name__)
 
 _EVENTS: dict[str, type[Envelope]] = {
     "connected": ConnectionConnected,
@@ -42,6 +45,16 @@ class ConnectionEvents:
     ) -> None:
         event = _EVENTS[kind].build(key=snapshot.connection_id, payload=snapshot, cause=cause)
         await self._publisher.publish(event)
+        log.info(  # one line per change of what the card shows
+            "connection changed",
+            change=kind,
+            connection_id=snapshot.connection_id,
+            state=snapshot.state.value,
+            can_write=snapshot.can_write,
+            code=snapshot.last_error.code.value if snapshot.last_error else None,
+            initial_import=snapshot.initial_import.state.value if snapshot.initial_import else None,
+            version=snapshot.version,
+        )
         if kind in _AUDIT:
             operation, outcome = _AUDIT[kind]
             await self._audit.record(

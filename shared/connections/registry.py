@@ -1,7 +1,9 @@
 """The connection registry: one record per SMVue user's Outlook connection.
 
-Written by the ingress (connect), the syncer (sync status, reauthorization required,
-disconnect) and read by the writer (can it write?). Every change is one atomic
+Written by the ingress (connect), the syncer (sync status, initial import, reauthorization
+required, disconnect) and the writer (reauthorization required, a write refused: whoever
+learns the connection's truth first tells the card), and read by the writer (can it
+write?). Every change is one atomic
 `find_one_and_update` that bumps the version and returns the new snapshot, which the caller
 publishes — so snapshots on the connections topic are totally ordered by version.
 
@@ -25,6 +27,8 @@ from shared.contracts.connections import (
     ConnectionError_,
     ConnectionSnapshot,
     ConnectionState,
+    ImportProgress,
+    ImportState,
     connection_id_for,
 )
 from shared.contracts.user_errors import UserErrorCode, user_message
@@ -86,6 +90,7 @@ class ConnectionRegistry:
                 "can_write": can_write,
                 "connected_at": now,
                 "last_error": None,
+                "last_connect_error": None,
                 **outbox,
             },
         )
@@ -117,10 +122,51 @@ class ConnectionRegistry:
 
     async def attempt_failed(self, user_id: str, code: UserErrorCode) -> ConnectionSnapshot:
         """Records the error on the card; an existing connection stays as it was."""
+        error = _error(code)
         return await self._change(
             user_id,
-            {"last_error": _error(code)},
+            {"last_error": error, "last_connect_error": error},
             on_insert={"state": ConnectionState.FAILED.value, "can_write": False},
+        )
+
+    async def importing(self, connection_id: str, at: datetime) -> ConnectionSnapshot | None:
+        """The initial import of a (re)connected calendar started."""
+        progress = ImportProgress(state=ImportState.IMPORTING, started_at=at)
+        return await self._change_existing(
+            connection_id,
+            {"initial_import": _stored(progress)},
+            only_if_state=ConnectionState.CONNECTED,
+        )
+
+    async def imported(
+        self, connection_id: str, started_at: datetime, events_seen: int, one_on_ones: int
+    ) -> ConnectionSnapshot | None:
+        """The initial import is done (it counts as a sync)."""
+        now = _now()
+        progress = ImportProgress(
+            state=ImportState.READY,
+            started_at=started_at,
+            finished_at=now,
+            duration_seconds=round(max((now - started_at).total_seconds(), 0.0), 3),
+            events_seen=events_seen,
+            one_on_ones=one_on_ones,
+        )
+        return await self._change_existing(
+            connection_id,
+            {
+                "initial_import": _stored(progress),
+                "last_sync_at": now,
+                "last_error": None,
+            },
+            only_if_state=ConnectionState.CONNECTED,
+        )
+
+    async def write_refused(self, connection_id: str) -> ConnectionSnapshot | None:
+        """Outlook refused a write (403): the grant doesn't allow scheduling (any more)."""
+        return await self._change_existing(
+            connection_id,
+            {"can_write": False, "last_error": _error(UserErrorCode.INSUFFICIENT_PERMISSIONS)},
+            only_if_state=ConnectionState.CONNECTED,
         )
 
     async def synced(self, connection_id: str, at: datetime) -> ConnectionSnapshot | None:
@@ -183,6 +229,10 @@ class ConnectionRegistry:
         return None if doc is None else _snapshot(doc)
 
 
+def _stored(progress: ImportProgress) -> dict[str, Any]:
+    return {**progress.model_dump(mode="python"), "state": progress.state.value}
+
+
 def _snapshot(doc: Document) -> ConnectionSnapshot:
     error = doc.get("last_error")
     account = doc.get("account")
@@ -196,5 +246,15 @@ def _snapshot(doc: Document) -> ConnectionSnapshot:
         connected_at=doc.get("connected_at"),
         last_sync_at=doc.get("last_sync_at"),
         last_error=ConnectionError_.model_validate(error) if error else None,
+        last_connect_error=(
+            ConnectionError_.model_validate(doc["last_connect_error"])
+            if doc.get("last_connect_error")
+            else None
+        ),
+        initial_import=(
+            ImportProgress.model_validate(doc["initial_import"])
+            if doc.get("initial_import")
+            else None
+        ),
         version=int(doc.get("version", 0)),
     )

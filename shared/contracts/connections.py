@@ -62,6 +62,22 @@ class ConnectionError_(Contract):
     at: AwareDatetime
 
 
+class ImportState(StrEnum):
+    IMPORTING = "importing"
+    READY = "ready"
+
+
+class ImportProgress(Contract):
+    """The initial import after a connect: the backend shows "your 1:1s are ready"."""
+
+    state: ImportState
+    started_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
+    duration_seconds: float | None = Field(default=None, ge=0)
+    events_seen: int | None = Field(default=None, ge=0, description="Events in the window.")
+    one_on_ones: int | None = Field(default=None, ge=0, description="1:1s found among them.")
+
+
 class ConnectionSnapshot(Contract):
     connection_id: str
     user_id: str = Field(description="The SMVue user (manager) who owns the connection.")
@@ -72,6 +88,12 @@ class ConnectionSnapshot(Contract):
     connected_at: AwareDatetime | None = None
     last_sync_at: AwareDatetime | None = None
     last_error: ConnectionError_ | None = None
+    last_connect_error: ConnectionError_ | None = Field(
+        default=None,
+        description="The last connect attempt's failure, kept until a connect succeeds (a "
+        "failed re-consent leaves the previous grant working: the card hints at it).",
+    )
+    initial_import: ImportProgress | None = None
     version: int = Field(ge=0, description="Grows with every change; consumers drop stale ones.")
 
 

@@ -16,6 +16,9 @@ DEMO_USERS = (
     ("ben.member@contoso.example", "Ben Member"),
     ("cy.member@contoso.example", "Cy Member"),
 )
+# A personal Microsoft account (Outlook.com, the consumers tenant), as the help page
+# supports: the demo can connect it too ("Wrong Account Connected" is this account).
+DEMO_PERSONAL = ("ada.home@outlook.example", "Ada (personal)")
 
 
 @dataclass(frozen=True)
@@ -36,11 +39,13 @@ async def ensure_demo_cloud(control: httpx.AsyncClient, redirect_uri: str) -> De
         response.raise_for_status()
         tenant = response.json()
     users = {u["mail"].lower() for u in (await control.get("/_emulator/users")).json()}
-    for email, name in DEMO_USERS:
+    wanted = [(tenant["id"], email, name) for email, name in DEMO_USERS]
+    wanted.append(("consumers", *DEMO_PERSONAL))
+    for tenant_id, email, name in wanted:
         if email not in users:
             response = await control.post(
                 "/_emulator/users",
-                json={"tenant": tenant["id"], "email": email, "display_name": name},
+                json={"tenant": tenant_id, "email": email, "display_name": name},
             )
             response.raise_for_status()
     apps = (await control.get("/_emulator/apps")).json()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.dev.demo_cloud import DEMO_USERS, ensure_demo_cloud
+from shared.dev.demo_cloud import DEMO_PERSONAL, DEMO_USERS, DemoCloud, ensure_demo_cloud
 from shared.dev.processes import Child, ProcessGroup
 from shared.infra.local import LocalInfra
 from shared.infra.paths import smvue_home
@@ -108,26 +108,15 @@ async def run_dev(keep_infra: bool = False) -> int:
         async with httpx.AsyncClient(base_url=emulator_url, verify=tls) as control:
             cloud = await ensure_demo_cloud(control, redirect_uri)
 
-        key_id, key = _dev_token_key(home)
-        env = {
-            "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap_servers,
-            "MONGODB_URI": endpoints.mongodb_uri,
-            "SMVUE_GRAPH_BASE_URL": f"{emulator_url}/v1.0",
-            "SMVUE_AUTHORITY_HOST": emulator_url,
-            "SMVUE_TENANT": "organizations",
-            "SMVUE_CLIENT_ID": cloud.client_id,
-            "SMVUE_CLIENT_SECRET": cloud.client_secret,
-            "SMVUE_CA_BUNDLE": str(ca_bundle),
-            # MSAL validates authorities against Microsoft's cloud list; the local emulator
-            # is not on it (the real cloud keeps this on).
-            "SMVUE_MSAL_INSTANCE_DISCOVERY": "false",
-            "SMVUE_OAUTH_REDIRECT_URI": redirect_uri,
-            "SMVUE_PUBLIC_BASE_URL": f"http://127.0.0.1:{base.ingress_port}",
-            "SMVUE_SERVICE_TOKENS": json.dumps([DEV_SERVICE_TOKEN]),
-            "SMVUE_TOKEN_KEYS": json.dumps({key_id: key}),
-            "SMVUE_TOKEN_ACTIVE_KEY_ID": key_id,
-            "SMVUE_LOG_FORMAT": os.environ.get("SMVUE_LOG_FORMAT", "console"),
-        }
+        env = service_env(
+            endpoints.kafka_bootstrap_servers,
+            endpoints.mongodb_uri,
+            emulator_url,
+            cloud,
+            ca_bundle,
+            _dev_token_key(home),
+            base.ingress_port,
+        )
         for name in SERVICES:
             await group.start(Child(name, [*_cli(), "run", name], env))
         await _seed_demo_roster(f"http://127.0.0.1:{base.ingress_port}")
@@ -146,6 +135,42 @@ async def run_dev(keep_infra: bool = False) -> int:
         if not keep_infra:
             await asyncio.to_thread(infra.down)
         print("stopped", flush=True)
+
+
+def service_env(
+    kafka: str,
+    mongodb_uri: str,
+    emulator_url: str,
+    cloud: DemoCloud,
+    ca_bundle: Path,
+    token_key: tuple[str, str],
+    ingress_port: int,
+) -> dict[str, str]:
+    """The services' environment in the demo: production's settings, pointed at the
+    emulator. The authority is `common` (work, school and personal Outlook.com accounts, as
+    the help page promises) unless SMVUE_TENANT says otherwise (e.g. `organizations`)."""
+    key_id, key = token_key
+    ingress = f"http://127.0.0.1:{ingress_port}"
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "MONGODB_URI": mongodb_uri,
+        "SMVUE_GRAPH_BASE_URL": f"{emulator_url}/v1.0",
+        "SMVUE_AUTHORITY_HOST": emulator_url,
+        "SMVUE_TENANT": os.environ.get("SMVUE_TENANT", "common"),
+        "SMVUE_CLIENT_ID": cloud.client_id,
+        "SMVUE_CLIENT_SECRET": cloud.client_secret,
+        "SMVUE_CA_BUNDLE": str(ca_bundle),
+        # MSAL validates authorities against Microsoft's cloud list; the local emulator
+        # is not on it (the real cloud keeps this on).
+        "SMVUE_MSAL_INSTANCE_DISCOVERY": "false",
+        "SMVUE_OAUTH_REDIRECT_URI": f"{ingress}/oauth/outlook/callback",
+        "SMVUE_OAUTH_FALLBACK_RETURN_URL": f"{ingress}/healthz",
+        "SMVUE_PUBLIC_BASE_URL": ingress,
+        "SMVUE_SERVICE_TOKENS": json.dumps([DEV_SERVICE_TOKEN]),
+        "SMVUE_TOKEN_KEYS": json.dumps({key_id: key}),
+        "SMVUE_TOKEN_ACTIVE_KEY_ID": key_id,
+        "SMVUE_LOG_FORMAT": os.environ.get("SMVUE_LOG_FORMAT", "console"),
+    }
 
 
 async def _seed_demo_roster(ingress: str) -> None:
@@ -185,7 +210,8 @@ def _banner(settings: Settings, emulator_url: str) -> None:
                 f"  service token for the APIs:          {DEV_SERVICE_TOKEN}",
                 "",
                 "Connect the demo manager's calendar (then open the printed URL in a browser,",
-                f"pick {manager} and Accept):",
+                f"pick {manager} — or the personal Outlook.com account {DEMO_PERSONAL[0]} —",
+                "and Accept):",
                 f"  curl -s -X POST -H 'Authorization: Bearer {DEV_SERVICE_TOKEN}' \\",
                 "       -H 'Content-Type: application/json' \\",
                 f'       -d \'{{"return_url": "{ingress}/healthz"}}\' \\',

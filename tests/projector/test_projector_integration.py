@@ -396,6 +396,12 @@ async def test_query_api_auth_ranges_cadence_and_connection_card(
         "connected_at": None,
         "last_sync_at": None,
         "last_error": None,
+        "last_connect_error": None,
+        "initial_import": None,
+        "syncing": True,
+        "can_schedule": True,
+        "notice": None,
+        "action": None,
         "version": 4,
     }
 

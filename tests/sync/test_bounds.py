@@ -77,6 +77,7 @@ async def test_causes_go_with_the_connections_task() -> None:
         tokens=tokens,
         audit=None,  # type: ignore[arg-type]
         settings=SyncerSettings(),
+        publisher=None,  # type: ignore[arg-type]
     )
     for n in range(200):
         request = ConnectionCommandRequest(

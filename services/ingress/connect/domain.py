@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -18,16 +20,26 @@ class InvalidReturnUrl(ValueError):
     pass
 
 
-def validate_return_url(url: str) -> str:
-    """https anywhere, or http on loopback only (local development)."""
+def validate_return_url(url: str, allowed_hosts: Collection[str] = ()) -> str:
+    """https on an allowed host (`name` or `*.domain`), or loopback (local development);
+    anything else would make the callback an open redirect."""
     if len(url) > MAX_RETURN_URL:
         raise InvalidReturnUrl("return_url is too long")
     parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
+    host = (parts.hostname or "").lower()
+    if parts.scheme in ("http", "https") and host and _is_loopback(host):
         return url
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return url
-    raise InvalidReturnUrl("return_url must be an https URL (or http on loopback)")
+    if parts.scheme != "https" or not host:
+        raise InvalidReturnUrl("return_url must be an https URL (or http on loopback)")
+    if not any(_host_matches(host, pattern.lower()) for pattern in allowed_hosts):
+        raise InvalidReturnUrl(f"return_url host {host!r} is not an allowed SMVue host")
+    return url
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
+    return host == pattern
 
 
 def _is_loopback(host: str) -> bool:
@@ -39,14 +51,23 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# AADSTS codes (learn.microsoft.com, "Microsoft Entra authentication and authorization error
+# codes") grouped by what the help page tells the person.
+_ADMIN_APPROVAL = re.compile(r"AADSTS(65001|90094|90099|50105|65005)\b")
+_CONDITIONAL_ACCESS = re.compile(r"AADSTS(5300[0-4]|530\d{3})\b")
+
+
 def error_from_authorize_redirect(error: str, description: str) -> UserErrorCode:
-    """The `error` + `error_description` Microsoft sends back, as the help page's words."""
-    if "AADSTS65001" in description or "AADSTS90094" in description:
+    """The `error` + `error_description` Microsoft sends back, as the help page's words.
+
+    Need admin approval (consent, assignment), blocked by Conditional Access, or — for
+    everything else (declined, wrong account such as AADSTS50020, expired code, an
+    unknown error) — "Unable to authorize Outlook Calendar", whose solutions start with
+    "Ensure you're logged into the correct Microsoft account"."""
+    if _ADMIN_APPROVAL.search(description) or error == "consent_required":
         return UserErrorCode.ADMIN_APPROVAL_REQUIRED
-    if "AADSTS53003" in description:
+    if _CONDITIONAL_ACCESS.search(description):
         return UserErrorCode.CONDITIONAL_ACCESS_BLOCKED
-    if error == "consent_required":
-        return UserErrorCode.ADMIN_APPROVAL_REQUIRED
     return UserErrorCode.AUTHORIZATION_FAILED
 
 

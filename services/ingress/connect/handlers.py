@@ -11,6 +11,8 @@ from typing import Any
 import msal
 import requests
 
+from services.ingress.commands.domain import fingerprint
+from services.ingress.commands.store import CommandStatusStore
 from services.ingress.connect.domain import (
     account_from_claims,
     error_from_authorize_redirect,
@@ -21,7 +23,7 @@ from services.ingress.connect.domain import (
 from services.ingress.connect.flows import OAuthFlowStore, PendingFlow
 from shared.connections.events import ConnectionEvents
 from shared.connections.registry import ConnectionRegistry
-from shared.contracts.commands import ConnectionCommandRequest, DisconnectCalendar
+from shared.contracts.commands import CommandKind, ConnectionCommandRequest, DisconnectCalendar
 from shared.contracts.connections import ConnectionState, connection_id_for
 from shared.contracts.user_errors import UserErrorCode
 from shared.credentials.vault import TokenVault
@@ -41,6 +43,10 @@ class NotConnected(Exception):
     pass
 
 
+class CommandIdReused(Exception):
+    """The command id was already used for another kind of command."""
+
+
 class IdentityUnavailable(Exception):
     """The Microsoft identity platform could not be reached (nothing was started)."""
 
@@ -53,6 +59,7 @@ class ConnectHandlers:
     registry: ConnectionRegistry
     events: ConnectionEvents
     publisher: Publisher
+    statuses: CommandStatusStore
     # The outbox: a `connected` event not confirmed after this long is published by the
     # drainer (every `outbox_every_seconds`, on every ingress instance; claims are atomic).
     outbox_grace_seconds: float = 10.0
@@ -88,6 +95,10 @@ class ConnectHandlers:
             result = await asyncio.to_thread(self._redeem, cache, pending.flow, params)
         except requests.RequestException as exc:
             detail = f"identity platform unreachable ({type(exc).__name__})"
+            return await self._failed(pending, UserErrorCode.AUTHORIZATION_FAILED, detail)
+        except Exception as exc:  # whatever MSAL raises: the person goes back to SMVue
+            log.warning("code redemption failed", error=type(exc).__name__)
+            detail = f"code redemption failed ({type(exc).__name__})"
             return await self._failed(pending, UserErrorCode.AUTHORIZATION_FAILED, detail)
         if "error" in result:
             return await self._failed(
@@ -170,17 +181,31 @@ class ConnectHandlers:
         return return_redirect(pending.return_url, error=code)
 
     async def disconnect(self, user_id: str, command_id: str | None) -> str:
-        """Queues the disconnect for the syncer (which owns sync state and subscriptions)."""
+        """Queues the disconnect for the syncer (which owns sync state and subscriptions);
+        its outcome is followed like any command's (`GET /v1/commands/{id}`)."""
         snapshot = await self.registry.for_user(user_id)
         if snapshot is None:
             raise NotConnected(user_id)
+        command_id = command_id or f"disconnect-{uuid.uuid4()}"
+        mark = fingerprint(
+            ConnectionCommandRequest(
+                command_id=command_id, user_id=user_id, requested_at=datetime.fromtimestamp(0, UTC)
+            )
+        )
+        known = await self.statuses.get(command_id)
+        if known is not None:
+            other_kind = known.get("kind") != CommandKind.DISCONNECT.value
+            if other_kind or known.get("fingerprint") not in (None, mark):
+                raise CommandIdReused(command_id)
+            if known.get("fingerprint") == mark:
+                return command_id  # already accepted and published
         command = DisconnectCalendar.build(
             key=snapshot.connection_id,
             payload=ConnectionCommandRequest(
-                command_id=command_id or f"disconnect-{uuid.uuid4()}",
-                user_id=user_id,
-                requested_at=datetime.now(UTC),
+                command_id=command_id, user_id=user_id, requested_at=datetime.now(UTC)
             ),
+            correlation_id=command_id,
         )
         await self.publisher.publish(command)
-        return command.payload.command_id
+        await self.statuses.accepted(command_id, CommandKind.DISCONNECT.value, user_id, mark)
+        return command_id

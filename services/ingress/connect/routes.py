@@ -10,8 +10,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from services.ingress.connect.domain import InvalidReturnUrl, validate_return_url
+from services.ingress.connect.domain import (
+    InvalidReturnUrl,
+    return_redirect,
+    validate_return_url,
+)
 from services.ingress.connect.handlers import (
+    CommandIdReused,
     ConnectHandlers,
     IdentityUnavailable,
     NotConnected,
@@ -31,11 +36,14 @@ class AuthorizeResponse(BaseModel):
 
 
 class DisconnectRequest(BaseModel):
-    command_id: str | None = Field(default=None, min_length=8, max_length=128)
+    command_id: str | None = Field(
+        default=None, min_length=8, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$"
+    )
 
 
 class Accepted(BaseModel):
     command_id: str
+    status_url: str
 
 
 def _handlers(request: Request) -> ConnectHandlers:
@@ -57,7 +65,9 @@ def service_router(auth: Callable[..., object]) -> APIRouter:
         """Starts connecting this SMVue user's Outlook Calendar: answers Microsoft's URL."""
         _check_user_id(user_id)
         try:
-            return_url = validate_return_url(body.return_url)
+            return_url = validate_return_url(
+                body.return_url, handlers.settings.oauth_return_url_hosts
+            )
         except InvalidReturnUrl as exc:
             raise HTTPException(422, str(exc)) from exc
         try:
@@ -78,7 +88,9 @@ def service_router(auth: Callable[..., object]) -> APIRouter:
             command_id = await handlers.disconnect(user_id, body.command_id if body else None)
         except NotConnected as exc:
             raise HTTPException(404, "no Outlook Calendar connection for this user") from exc
-        return Accepted(command_id=command_id)
+        except CommandIdReused as exc:
+            raise HTTPException(409, "command id already used for a different command") from exc
+        return Accepted(command_id=command_id, status_url=f"/v1/commands/{command_id}")
 
     return router
 
@@ -96,10 +108,18 @@ async def callback(request: Request, handlers: Handlers) -> RedirectResponse | H
     """Microsoft redirects the browser here; it goes on to the SMVue return URL."""
     params = dict(request.query_params)
     if "state" not in params or ("code" not in params and "error" not in params):
+        fallback = handlers.settings.oauth_fallback_return_url
+        if fallback:
+            target = return_redirect(fallback, error=UserErrorCode.AUTHORIZATION_FAILED)
+            return RedirectResponse(target, status_code=303)
         return _problem(400, "The sign-in response is missing its state or code.")
     try:
         target = await handlers.callback(params)
     except UnknownFlow:
+        fallback = handlers.settings.oauth_fallback_return_url
+        if fallback:  # back to SMVue with the help page's words, never stranded here
+            target = return_redirect(fallback, error=UserErrorCode.AUTHORIZATION_FAILED)
+            return RedirectResponse(target, status_code=303)
         return _problem(400, "This sign-in link is invalid, was already used, or has expired.")
     return RedirectResponse(target, status_code=303)
 

@@ -1,7 +1,8 @@
 """The syncer's own state in MongoDB (no other service reads these collections).
 
 - `sync_state`: per connection — mailbox addresses, deltaLink and its window, timers, the
-  pending jobs (`pending.<job>`: when it was asked for), retry time and the worker's lease.
+  pending jobs (`pending.<job>`: when it was asked for), the commands waiting for a job's
+  outcome (`commands`: Sync Now, disconnect), retry time and the worker's lease.
 - `calendar_items`: allowed fields of the events in the window (to re-evaluate 1:1s when the
   roster changes without asking Graph again). Never a body: the model has none.
 - `published`: per meeting ever published: its last version, content hash, and whether it is
@@ -57,13 +58,21 @@ class SyncerStore:
         await self.db.sync_state.update_one({"_id": connection_id}, {"$set": fields}, upsert=True)
 
     # pending jobs -----------------------------------------------------------------------
-    async def request(self, connection_id: str, job: str, at: datetime, **fields: Any) -> None:
-        """Durably records that `job` is wanted (asking again only moves the time)."""
-        await self.db.sync_state.update_one(
-            {"_id": connection_id},
-            {"$set": {f"pending.{job}": at, "has_pending": True, **fields}},
-            upsert=True,
-        )
+    async def request(
+        self,
+        connection_id: str,
+        job: str,
+        at: datetime,
+        *,
+        command: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Durably records that `job` is wanted (asking again only moves the time); with
+        `command`, that command waits for the job's outcome (in the same write)."""
+        update: dict[str, Any] = {"$set": {f"pending.{job}": at, "has_pending": True, **fields}}
+        if command is not None:
+            update["$addToSet"] = {"commands": command}
+        await self.db.sync_state.update_one({"_id": connection_id}, update, upsert=True)
 
     async def request_if_active(
         self,
@@ -72,19 +81,28 @@ class SyncerStore:
         at: datetime,
         *,
         unless_round_started_after: datetime | None = None,
+        command: dict[str, Any] | None = None,
     ) -> bool:
         """Asks for `job` only if the connection is active (and, for a change notice, no
-        round began after `unless_round_started_after`): one round trip, no read first."""
+        round began after `unless_round_started_after`): one round trip, no read first.
+        With `command`, that command waits for the job's outcome."""
         query: dict[str, Any] = {"_id": connection_id, "active": True}
         if unless_round_started_after is not None:
             query["$or"] = [
                 {"round_started_at": None},
                 {"round_started_at": {"$lte": unless_round_started_after}},
             ]
-        result = await self.db.sync_state.update_one(
-            query, {"$set": {f"pending.{job}": at, "has_pending": True}}
-        )
+        update: dict[str, Any] = {"$set": {f"pending.{job}": at, "has_pending": True}}
+        if command is not None:
+            update["$addToSet"] = {"commands": command}
+        result = await self.db.sync_state.update_one(query, update)
         return result.matched_count == 1
+
+    async def forget_commands(self, connection_id: str, command_ids: list[str]) -> None:
+        """The commands were answered: they no longer wait for a job."""
+        await self.db.sync_state.update_one(
+            {"_id": connection_id}, {"$pull": {"commands": {"id": {"$in": command_ids}}}}
+        )
 
     async def request_many(self, connection_ids: list[str], job: str, at: datetime) -> None:
         if connection_ids:

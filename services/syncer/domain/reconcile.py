@@ -43,6 +43,7 @@ class Plan:
     store_items: dict[str, dict[str, Any]] = field(default_factory=dict)  # event id → json
     drop_items: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)  # every event id the round listed
+    one_on_ones: int = 0  # events the round found to be 1:1s (published or unchanged)
 
 
 def plan_round(
@@ -89,6 +90,7 @@ def plan_round(
         if not isinstance(decision, OneOnOne):
             retract(meeting_id, event_id, RemovalReason.NO_LONGER_ONE_ON_ONE)
             continue
+        out.one_on_ones += 1
         held = published.get(meeting_id)
         meeting = snapshot(
             item,
