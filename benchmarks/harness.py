@@ -22,7 +22,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -46,6 +45,7 @@ from shared.credentials.cipher import generate_key
 from shared.infra.endpoints import InfraEndpoints
 from shared.infra.local import LocalInfra
 from shared.infra.paths import smvue_home
+from shared.infra.ports import free_port
 from shared.infra.selection import session_home
 from shared.messaging.broker import create_broker
 from shared.messaging.publisher import KafkaPublisher
@@ -72,12 +72,6 @@ def ratio(value: float, baseline: float) -> float:
 
 
 # --- settings and infrastructure --------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def benchmark_settings(endpoints: InfraEndpoints, **overrides: Any) -> Settings:

@@ -109,6 +109,7 @@ async def test_a_cancel_whose_publish_failed_completes_on_retry(
         registry=registry,
         publisher=publisher,
         audit=AuditLog(publisher, "writer"),
+        events=ConnectionEvents(publisher, AuditLog(publisher, "writer")),
     )
     command = CancelMeeting.build(
         key=CID,
@@ -165,6 +166,7 @@ async def test_a_cancel_of_an_event_deleted_in_outlook_still_fails_honestly(
         registry=registry,
         publisher=sink,
         audit=AuditLog(sink, "writer"),
+        events=ConnectionEvents(sink, AuditLog(sink, "writer")),
     )
     command = CancelMeeting.build(
         key=CID,
@@ -260,6 +262,7 @@ async def test_a_pause_whose_publish_failed_reaches_the_card_on_retry(
         tokens=None,  # type: ignore[arg-type]
         audit=audit,
         settings=settings,
+        publisher=publisher,
     )
     state = await store.state(CID)
     assert state is not None
