@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
@@ -326,6 +327,7 @@ class Cloud:
 async def emulated_cloud(endpoints: InfraEndpoints) -> Any:
     """The Graph + identity emulator (in this process) and the run's settings pointing
     the services at it, as production points them at Microsoft."""
+    from tests.fixtures.connect import RETURN_URL
     from tests.fixtures.emulator import running_emulator
 
     async with running_emulator() as emulator:
@@ -344,6 +346,7 @@ async def emulated_cloud(endpoints: InfraEndpoints) -> Any:
             msal_instance_discovery=False,
             oauth_redirect_uri=redirect,
             public_base_url=f"http://127.0.0.1:{ingress_port}",
+            oauth_return_url_hosts=[urlsplit(RETURN_URL).hostname],
             service_tokens=[SERVICE_TOKEN],
             client_id=app.client_id,
             client_secret=SecretStr(str(app.client_secret)),
