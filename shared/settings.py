@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.topics import TopicSpec
+from shared.infra.endpoints import LOCAL_MONGO_OPTIONS
 
 
 class Settings(BaseSettings):
@@ -26,7 +27,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SMVUE_KAFKA_BOOTSTRAP_SERVERS"),
     )
     mongodb_uri: str = Field(
-        default="mongodb://127.0.0.1:27027/?directConnection=true",
+        default=f"mongodb://127.0.0.1:27027/?{LOCAL_MONGO_OPTIONS}",  # the local default
         validation_alias=AliasChoices("MONGODB_URI", "SMVUE_MONGODB_URI"),
     )
     mongodb_database: str = "smvue_calendar"

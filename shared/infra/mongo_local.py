@@ -15,6 +15,7 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from shared.infra.endpoints import LOCAL_MONGO_OPTIONS
 from shared.infra.ports import LOOPBACK, port_open, wait_port_closed
 from shared.infra.processes import kill_hard, read_pid, start_detached, stop_process, tail
 
@@ -32,7 +33,7 @@ class LocalMongo:
 
     @property
     def uri(self) -> str:
-        return f"mongodb://{LOOPBACK}:{self.port}/?directConnection=true"
+        return f"mongodb://{LOOPBACK}:{self.port}/?{LOCAL_MONGO_OPTIONS}"
 
     @property
     def pid_file(self) -> Path:

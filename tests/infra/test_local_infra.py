@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -40,7 +41,7 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def env_lines(stdout: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in stdout.splitlines())
+    return dict(shlex.split(line)[0].split("=", 1) for line in stdout.splitlines())
 
 
 def test_up_is_idempotent_and_down_stops_both(own_home: Path) -> None:
@@ -62,7 +63,7 @@ def test_up_is_idempotent_and_down_stops_both(own_home: Path) -> None:
         assert set(settings) == {"KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI"}
         assert settings["KAFKA_BOOTSTRAP_SERVERS"].startswith("127.0.0.1:")
         assert settings["MONGODB_URI"].startswith("mongodb://127.0.0.1:")
-        assert settings["MONGODB_URI"].endswith("/?directConnection=true")
+        assert settings["MONGODB_URI"].endswith("/?directConnection=true&retryWrites=false")
         pids = LocalInfra(own_home / "infra").status()
 
         started = time.monotonic()
