@@ -14,11 +14,20 @@ from emulators.msgraph.auth import require_principal
 from emulators.msgraph.calendar.delta import (
     DEFAULT_PAGE_SIZE,
     DeltaEngine,
+    Gone,
     SyncStateGone,
     is_instance,
+    removed,
+)
+from emulators.msgraph.calendar.ids import (
+    IMMUTABLE_APPLIED,
+    IdForms,
+    asks_immutable,
+    inward,
+    parse_prefer,
 )
 from emulators.msgraph.calendar.serialize import render
-from emulators.msgraph.calendar.store import CalendarStore, Instance
+from emulators.msgraph.calendar.store import CalendarStore, Instance, not_found
 from emulators.msgraph.calendar.timezones import iso_utc, parse_query_time, zone
 from emulators.msgraph.directory import User
 from emulators.msgraph.errors import GraphError
@@ -70,21 +79,31 @@ def _mailbox(request: Request, principal: Principal, *, write: bool = False) -> 
 
 
 def _preferences(request: Request) -> dict[str, str]:
-    prefs: dict[str, str] = {}
-    for header in request.headers.getlist("prefer"):
-        for part in header.split(","):
-            name, _, value = part.strip().partition("=")
-            if name:
-                prefs[name.strip().lower()] = value.strip().strip('"')
-    return prefs
+    return parse_prefer(request.headers.getlist("prefer"))
 
 
 def _time_zone(request: Request, applied: list[str]) -> str | None:
+    """The answer's preferences: the time zone to render in (returned) and, noted in
+    `applied`, immutable ids (`_ids`)."""
     tz = _preferences(request).get("outlook.timezone")
     if tz:
         zone(tz)  # 400 for an unknown zone
         applied.append(f'outlook.timezone="{tz}"')
+    if _ids(request).immutable:
+        applied.append(IMMUTABLE_APPLIED)
     return tz
+
+
+def _ids(request: Request) -> IdForms:
+    """`Prefer: IdType="ImmutableId"` (learn.microsoft.com/graph/outlook-immutable-id):
+    this request's answer carries immutable ids; without it, default ids (which change
+    when an event moves between folders)."""
+    return IdForms(_store(request).moves, asks_immutable(_preferences(request)))
+
+
+def _event_id(request: Request, wire_id: str) -> str:
+    """An id from the path, in either form → the stored id (404 for a stale default id)."""
+    return inward(wire_id, _store(request).moves, not_found)
 
 
 def _query(request: Request, name: str) -> str | None:
@@ -134,7 +153,14 @@ def _json(content: Any, status: int = 200, applied: list[str] | None = None) -> 
 
 def _render(request: Request, item: Instance, tz: str | None, **kw: Any) -> dict[str, Any]:
     state = _state(request)
-    return render(item, state.directory, base_url=state.base_url, time_zone=tz, **kw)
+    return render(
+        item,
+        state.directory,
+        base_url=state.base_url,
+        time_zone=tz,
+        id_of=_ids(request).outward,
+        **kw,
+    )
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -288,6 +314,7 @@ async def create_event(request: Request, principal: Caller) -> JSONResponse:
 
 @_both("/events/{event_id}", ["GET"])
 async def get_event(event_id: str, request: Request, principal: Caller) -> JSONResponse:
+    event_id = _event_id(request, event_id)
     user = _mailbox(request, principal)
     applied: list[str] = []
     tz = _time_zone(request, applied)
@@ -302,6 +329,7 @@ async def get_event(event_id: str, request: Request, principal: Caller) -> JSONR
 
 @_both("/events/{event_id}", ["PATCH"])
 async def update_event(event_id: str, request: Request, principal: Caller) -> JSONResponse:
+    event_id = _event_id(request, event_id)
     user = _mailbox(request, principal, write=True)
     applied: list[str] = []
     tz = _time_zone(request, applied)
@@ -313,6 +341,7 @@ async def update_event(event_id: str, request: Request, principal: Caller) -> JS
 
 @_both("/events/{event_id}", ["DELETE"])
 async def delete_event(event_id: str, request: Request, principal: Caller) -> Response:
+    event_id = _event_id(request, event_id)
     user = _mailbox(request, principal, write=True)
     _store(request).delete(user, event_id, request.headers.get("if-match"))
     return Response(status_code=204)
@@ -320,6 +349,7 @@ async def delete_event(event_id: str, request: Request, principal: Caller) -> Re
 
 @_both("/events/{event_id}/cancel", ["POST"])
 async def cancel_event(event_id: str, request: Request, principal: Caller) -> Response:
+    event_id = _event_id(request, event_id)
     user = _mailbox(request, principal, write=True)
     body = await _body(request)
     comment = body.get("Comment", body.get("comment"))
@@ -345,6 +375,7 @@ def _window(request: Request) -> tuple[Any, Any]:
 
 @_both("/events/{event_id}/instances", ["GET"])
 async def list_instances(event_id: str, request: Request, principal: Caller) -> JSONResponse:
+    event_id = _event_id(request, event_id)
     user = _mailbox(request, principal)
     start, end = _window(request)
     applied: list[str] = []
@@ -433,13 +464,14 @@ async def calendar_view_delta(request: Request, principal: Caller) -> JSONRespon
             )
         raise
     value: list[dict[str, Any]] = []
+    ids = _ids(request)
     for entry in round_.pages[index]:
         if is_instance(entry):
             item = {"@odata.type": "#microsoft.graph.event", **_render(request, entry, tz)}
             item.pop("@odata.context", None)
             value.append(item)
-        else:
-            value.append(dict(entry))
+        elif isinstance(entry, Gone) and not (entry.moved_only and ids.immutable):
+            value.append(removed(ids.outward_as_of(entry.id, entry.moves)))
     body: dict[str, Any] = {
         "@odata.context": f"{_state(request).base_url}/v1.0/$metadata#Collection(event)",
     }

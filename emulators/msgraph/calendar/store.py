@@ -112,6 +112,9 @@ class CalendarStore:
         # Deleted top-level events per mailbox (id → when), for delta's @removed of items it
         # never returned (documented: out-of-window changes come as @removed too).
         self.tombstones: dict[str, dict[str, datetime]] = {}
+        # How often each event (by immutable id) moved between folders: its default id
+        # changes with every move (calendar/ids.py). Kept after deletion for @removed ids.
+        self.moves: dict[str, int] = {}
         # calendarView delta tokens older than this are gone (410). Outlook's limit is a cache
         # size, not a fixed age (delta-query-overview "Token duration"); 7 days like directory.
         self.delta_token_max_age = timedelta(days=7)
@@ -501,6 +504,7 @@ class CalendarStore:
         self.mailboxes.clear()
         self.invitations.clear()
         self.tombstones.clear()
+        self.moves.clear()
         self.delta_token_max_age = timedelta(days=7)
         self.unlicensed_teams = "error"
 
@@ -512,8 +516,19 @@ class CalendarStore:
             del box[gone]
         return [i for i, at in box.items() if at > since]
 
+    def move(self, user_id: str, event_id: str) -> StoredEvent:
+        """The person moves the event to another folder and back (e.g. Deleted Items and
+        back): its default id changes (immutable ids don't), and it counts as changed."""
+        event = self.get(user_id, event_id)
+        self.moves[event.id] = self.moves.get(event.id, 0) + 1
+        event.change_key = new_change_key()
+        event.modified = self._clock.now()
+        self._publish(user_id, event.id, "updated")
+        return event
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            "moves": dict(self.moves),
             "events": [_event_to_dict(e) for box in self.mailboxes.values() for e in box.values()],
             "invitations": self.invitations,
             "tombstones": {
@@ -530,6 +545,7 @@ class CalendarStore:
             event = _event_from_dict(raw)
             self.mailboxes.setdefault(event.owner, {})[event.id] = event
         self.invitations = list(data.get("invitations", []))
+        self.moves = {str(k): int(v) for k, v in data.get("moves", {}).items()}
         self.tombstones = {
             user: {i: datetime.fromisoformat(at) for i, at in box.items()}
             for user, box in data.get("tombstones", {}).items()
