@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -146,6 +147,37 @@ def _here(request: Request) -> str:
     return f"{_state(request).base_url}{request.url.path}"
 
 
+# Outlook collections page by 10 unless `$top` asks otherwise, "within the range of 1 and
+# 1000" (List messages / List events, learn.microsoft.com/graph/api/user-list-events); a
+# nextLink carries "all the other query parameters present in the original request"
+# (learn.microsoft.com/graph/paging), and a client follows it until it is absent.
+MAX_TOP = 1000
+
+
+def _paged(request: Request, items: list[Instance]) -> tuple[list[Instance], str | None]:
+    """One page of a list answer by `$top`/`$skip`, and the nextLink to the rest (or None).
+    With the `empty_pages` knob set, the answer is an empty page whose nextLink leads to
+    the same items: Graph may answer such a page, and a client must follow it."""
+    top = max(1, min(_int_param(request, "$top", DEFAULT_PAGE_SIZE), MAX_TOP))
+    skip = _int_param(request, "$skip", 0)
+    store = _store(request)
+    if store.empty_pages > 0 and skip < len(items):
+        store.empty_pages -= 1
+        return [], _next_link(request, skip)
+    if skip + top < len(items):
+        return items[skip : skip + top], _next_link(request, skip + top)
+    return items[skip : skip + top], None
+
+
+def _next_link(request: Request, skip: int) -> str:
+    """This request's URL with every query option kept ($select, $top, $expand, the window,
+    in either case) and `$skip` moved on."""
+    options = [(k, v) for k, v in request.query_params.multi_items() if k.lower() != "$skip"]
+    options.append(("$skip", str(skip)))
+    query = urlencode(options, quote_via=quote, safe="$'(),:=")
+    return f"{_here(request)}?{query}"
+
+
 def _json(content: Any, status: int = 200, applied: list[str] | None = None) -> JSONResponse:
     headers = {"Preference-Applied": ", ".join(applied)} if applied else None
     return JSONResponse(content, status_code=status, headers=headers)
@@ -280,21 +312,16 @@ async def list_events(request: Request, principal: Caller) -> JSONResponse:
     applied: list[str] = []
     tz = _time_zone(request, applied)
     items = sorted(
-        (store.instance(user.id, e.id) for e in store.events_of(user.id)), key=lambda i: i.start
+        (store.instance(user.id, e.id) for e in store.events_of(user.id)),
+        key=lambda i: (i.start, i.id),
     )
-    top = max(1, min(_int_param(request, "$top", 10), 1000))
-    skip = _int_param(request, "$skip", 0)
-    page = items[skip : skip + top]
+    page, next_link = _paged(request, items)
+    select, expand = _select(request), _expand_ids(request)
     body: dict[str, Any] = {
-        "value": [
-            _render(
-                request, i, tz, select=_select(request), expand_property_ids=_expand_ids(request)
-            )
-            for i in page
-        ]
+        "value": [_render(request, i, tz, select=select, expand_property_ids=expand) for i in page]
     }
-    if skip + top < len(items):
-        body["@odata.nextLink"] = f"{_here(request)}?$top={top}&$skip={skip + top}"
+    if next_link:
+        body["@odata.nextLink"] = next_link
     return _json(body, applied=applied)
 
 
@@ -387,10 +414,7 @@ async def list_instances(event_id: str, request: Request, principal: Caller) -> 
     ]
     if not items:
         _store(request).get(user.id, event_id)  # 404 when the series doesn't exist
-    return _json(
-        {"value": [_render(request, i, tz, select=_select(request)) for i in items]},
-        applied=applied,
-    )
+    return _list_answer(request, items, tz, applied)
 
 
 @_both("/calendarView", ["GET"])
@@ -400,19 +424,17 @@ async def calendar_view(request: Request, principal: Caller) -> JSONResponse:
     start, end = _window(request)
     applied: list[str] = []
     tz = _time_zone(request, applied)
-    items = _store(request).instances(user.id, start, end)
-    top = max(1, min(_int_param(request, "$top", DEFAULT_PAGE_SIZE), 1000))
-    skip = _int_param(request, "$skip", 0)
-    body: dict[str, Any] = {
-        "value": [
-            _render(request, i, tz, select=_select(request)) for i in items[skip : skip + top]
-        ]
-    }
-    if skip + top < len(items):
-        body["@odata.nextLink"] = (
-            f"{_here(request)}?startDateTime={iso_utc(start)}&endDateTime={iso_utc(end)}"
-            f"&$top={top}&$skip={skip + top}"
-        )
+    return _list_answer(request, _store(request).instances(user.id, start, end), tz, applied)
+
+
+def _list_answer(
+    request: Request, items: list[Instance], tz: str | None, applied: list[str]
+) -> JSONResponse:
+    page, next_link = _paged(request, items)
+    select = _select(request)
+    body: dict[str, Any] = {"value": [_render(request, i, tz, select=select) for i in page]}
+    if next_link:
+        body["@odata.nextLink"] = next_link
     return _json(body, applied=applied)
 
 

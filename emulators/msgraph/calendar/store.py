@@ -119,6 +119,9 @@ class CalendarStore:
         # size, not a fixed age (delta-query-overview "Token duration"); 7 days like directory.
         self.delta_token_max_age = timedelta(days=7)
         self.unlicensed_teams: UnlicensedTeams = "error"
+        # Fault knob: the next N list or delta pages come back empty, with a nextLink to the
+        # same items (a client must follow a nextLink whatever the page holds).
+        self.empty_pages = 0
 
     # ---------------------------------------------------------------- reads
     def events_of(self, user_id: str) -> list[StoredEvent]:
@@ -507,6 +510,7 @@ class CalendarStore:
         self.moves.clear()
         self.delta_token_max_age = timedelta(days=7)
         self.unlicensed_teams = "error"
+        self.empty_pages = 0
 
     def tombstones_since(self, user_id: str, since: datetime) -> list[str]:
         """Ids of top-level events deleted after `since` (older tombstones are pruned)."""

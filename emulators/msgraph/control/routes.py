@@ -312,6 +312,7 @@ async def calendar_settings(request: Request) -> dict[str, Any]:
     return {
         "unlicensed_teams": calendars.unlicensed_teams,
         "delta_token_max_age_seconds": calendars.delta_token_max_age.total_seconds(),
+        "empty_pages": calendars.empty_pages,
     }
 
 
@@ -323,6 +324,8 @@ async def set_calendar_settings(body: CalendarSettingsIn, request: Request) -> d
         calendars.unlicensed_teams = body.unlicensed_teams
     if body.delta_token_max_age_seconds is not None:
         calendars.delta_token_max_age = timedelta(seconds=body.delta_token_max_age_seconds)
+    if body.empty_pages is not None:
+        calendars.empty_pages = body.empty_pages
     return await calendar_settings(request)
 
 
