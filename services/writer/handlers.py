@@ -194,7 +194,9 @@ class WriterHandlers:
             event = _parse(current)
             if event.start is None or event.end is None:
                 raise Refused(UserErrorCode.INVALID_COMMAND, "the event has no start or end")
-            times = CurrentTimes(event.start.utc(), event.end.utc(), owned.time_zone)
+            times = CurrentTimes(
+                event.start.utc(), event.end.utc(), owned.time_zone, all_day=event.is_all_day
+            )
             try:
                 _, _, patch = reschedule_patch(times, request)
             except NothingToChange as exc:

@@ -82,10 +82,18 @@ async def test_one_on_ones_are_imported_and_follow_outlook(
     await world.as_user(
         "POST", "/me/events", ann.id, json=event("last month", past, [bob.mail], marker)
     )
+    midnight = soon.replace(hour=0)
     not_one_on_ones = [
         event("three people", soon, [bob.mail, "cy@contoso.test"], marker),
         event("private", soon, [bob.mail], marker, sensitivity="private"),
-        event("all day", soon, [bob.mail], marker, isAllDay=True),
+        event(  # all-day events start and end at midnight (Graph refuses others)
+            "all day",
+            midnight,
+            [bob.mail],
+            marker,
+            isAllDay=True,
+            end={"dateTime": utc_text(midnight + timedelta(days=1)), "timeZone": "UTC"},
+        ),
         event("not on the team", soon, ["cy@contoso.test"], marker),
     ]
     for body in not_one_on_ones:

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 
 from emulators.msgraph.calendar import recurrence
@@ -25,7 +25,7 @@ from emulators.msgraph.calendar.model import (
     split_occurrence_id,
     stamp_of,
 )
-from emulators.msgraph.calendar.timezones import parse_date_time_time_zone
+from emulators.msgraph.calendar.timezones import parse_date_time_time_zone, zone
 from emulators.msgraph.changes import ChangeFeed, ChangeType, EventChange
 from emulators.msgraph.clock import Clock
 from emulators.msgraph.directory import Directory, User
@@ -253,6 +253,7 @@ class CalendarStore:
             raise GraphError(
                 400, "ErrorInvalidRequest", "The end of the event is before its start."
             )
+        _check_all_day(bool(data.get("isAllDay")), start, start_tz, end, end_tz)
         if data.get("recurrence"):
             recurrence.validate(data["recurrence"])
         now = self._clock.now()
@@ -304,6 +305,7 @@ class CalendarStore:
                 raise GraphError(
                     400, "ErrorInvalidRequest", "The end of the event is before its start."
                 )
+            _check_all_day(bool(merged.get("isAllDay")), start, start_tz, end, end_tz)
             # Changing a series' pattern or times drops its exceptions, as Outlook does.
             if event.recurrence is not None and ({"recurrence", "start", "end"} & body.keys()):
                 event.exceptions.clear()
@@ -320,14 +322,17 @@ class CalendarStore:
             fields = {**override.fields, **_normalise(body)}
             new_start = override.start or original
             new_end = override.end or (original + event.duration)
+            start_tz, end_tz = event.start_tz, event.end_tz
             if "start" in body:
-                new_start, _ = parse_date_time_time_zone(body["start"], "start")
+                new_start, start_tz = parse_date_time_time_zone(body["start"], "start")
             if "end" in body:
-                new_end, _ = parse_date_time_time_zone(body["end"], "end")
+                new_end, end_tz = parse_date_time_time_zone(body["end"], "end")
             if new_end < new_start:
                 raise GraphError(
                     400, "ErrorInvalidRequest", "The end of the event is before its start."
                 )
+            all_day = bool({**event.data, **fields}.get("isAllDay"))
+            _check_all_day(all_day, new_start, start_tz, new_end, end_tz)
             override.fields = fields
             override.start, override.end = new_start, new_end
             override.change_key = new_change_key()
@@ -598,6 +603,29 @@ def _event_from_dict(raw: dict[str, Any]) -> StoredEvent:
         for stamp, o in raw.get("exceptions", {}).items()
     }
     return StoredEvent(**raw)
+
+
+def _check_all_day(
+    is_all_day: bool, start: datetime, start_tz: str, end: datetime, end_tz: str
+) -> None:
+    """An all-day event "regardless of whether it's a single-day or multi-day event, start
+    and end time must be set to midnight and be in the same time zone" (event resource,
+    `isAllDay`, learn.microsoft.com/graph/api/resources/event), and lasts whole days. Graph
+    refuses others with 400 (`ErrorPropertyValidationFailure`, as reported on
+    microsoftgraph/microsoft-graph-docs#7919); what is checked is the time in the event's own
+    zone (`Prefer: outlook.timezone` only changes how answers are rendered)."""
+    if not is_all_day:
+        return
+    local_start, local_end = start.astimezone(zone(start_tz)), end.astimezone(zone(end_tz))
+    at_midnight = local_start.time() == time(0) and local_end.time() == time(0)
+    same_zone = zone(start_tz).key == zone(end_tz).key
+    if not (at_midnight and same_zone and local_end.date() > local_start.date()):
+        raise GraphError(
+            400,
+            "ErrorPropertyValidationFailure",
+            "At least one property failed validation. An all-day event starts and ends at "
+            "midnight, in one time zone, at least a day apart.",
+        )
 
 
 def _check_writable(body: dict[str, Any], allowed: frozenset[str]) -> None:
