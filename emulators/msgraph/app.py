@@ -14,6 +14,7 @@ from emulators.msgraph.control.middleware import TrafficMiddleware
 from emulators.msgraph.control.routes import router as control_router
 from emulators.msgraph.errors import GraphError, graph_error
 from emulators.msgraph.identity.routes import router as identity_router
+from emulators.msgraph.routing import install as install_graph_fallbacks
 from emulators.msgraph.state import EmulatorState
 from emulators.msgraph.subscriptions.routes import router as subscriptions_router
 
@@ -44,6 +45,7 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
             client_request_id=request.headers.get("client-request-id"),
         )
 
+    install_graph_fallbacks(app)  # Graph's body for unrouted paths, wrong methods, bad input
     # Routers are included here by each side (calendar, subscriptions, identity, control).
     app.include_router(calendar_router, prefix="/v1.0")
     app.include_router(identity_router)

@@ -79,14 +79,14 @@ async def test_a_graph_resource_the_emulator_lacks_answers_501(
     headers = auth(state, seed.ann.id)
     # /me/messages exists in Graph's metadata (a user navigation property): not emulated.
     error = assert_graph_error(
-        await client.get("/v1.0/me/messages", headers=headers), 501, "NotImplemented"
+        await client.get("/v1.0/me/messages", headers=headers), 501, "notSupported"
     )
     assert "messages" in error["message"]
     event = await create(client, headers, meeting())
     attachments = await client.get(f"/v1.0/me/events/{event['id']}/attachments", headers=headers)
-    assert_graph_error(attachments, 501, "NotImplemented")
+    assert_graph_error(attachments, 501, "notSupported")
     beta = await client.get("/beta/me/events", headers=headers)
-    assert_graph_error(beta, 501, "NotImplemented")
+    assert_graph_error(beta, 501, "notSupported")
 
 
 async def test_a_method_the_resource_does_not_take_answers_405(

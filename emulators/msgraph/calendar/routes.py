@@ -129,7 +129,18 @@ def _here(request: Request) -> str:
 
 def _json(content: Any, status: int = 200, applied: list[str] | None = None) -> JSONResponse:
     headers = {"Preference-Applied": ", ".join(applied)} if applied else None
+    if isinstance(content, dict) and isinstance(content.get("value"), list):
+        for item in content["value"]:  # @odata.context once per answer, not per item
+            if isinstance(item, dict):
+                item.pop("@odata.context", None)
     return JSONResponse(content, status_code=status, headers=headers)
+
+
+def _context(request: Request, user: User, tail: str) -> dict[str, str]:
+    """A collection answer's one `@odata.context` (Graph: `$metadata#users('id')/events`)."""
+    return {
+        "@odata.context": f"{_state(request).base_url}/v1.0/$metadata#users('{user.id}')/{tail}"
+    }
 
 
 def _render(request: Request, item: Instance, tz: str | None, **kw: Any) -> dict[str, Any]:
@@ -224,7 +235,8 @@ def _calendar_json(user: User) -> dict[str, Any]:
         "isRemovable": False,
         "isTallyingResponses": True,
         "allowedOnlineMeetingProviders": ["teamsForBusiness"] if user.teams_licence else [],
-        "defaultOnlineMeetingProvider": "teamsForBusiness" if user.teams_licence else "none",
+        # onlineMeetingProviderType members only (CSDL): "unknown" when Teams isn't allowed.
+        "defaultOnlineMeetingProvider": "teamsForBusiness" if user.teams_licence else "unknown",
         "owner": {"name": user.display_name, "address": user.mail},
     }
 
@@ -260,12 +272,13 @@ async def list_events(request: Request, principal: Caller) -> JSONResponse:
     skip = _int_param(request, "$skip", 0)
     page = items[skip : skip + top]
     body: dict[str, Any] = {
+        **_context(request, user, "events"),
         "value": [
             _render(
                 request, i, tz, select=_select(request), expand_property_ids=_expand_ids(request)
             )
             for i in page
-        ]
+        ],
     }
     if skip + top < len(items):
         body["@odata.nextLink"] = f"{_here(request)}?$top={top}&$skip={skip + top}"
@@ -357,7 +370,10 @@ async def list_instances(event_id: str, request: Request, principal: Caller) -> 
     if not items:
         _store(request).get(user.id, event_id)  # 404 when the series doesn't exist
     return _json(
-        {"value": [_render(request, i, tz, select=_select(request)) for i in items]},
+        {
+            **_context(request, user, f"events('{event_id}')/instances"),
+            "value": [_render(request, i, tz, select=_select(request)) for i in items],
+        },
         applied=applied,
     )
 
@@ -373,9 +389,10 @@ async def calendar_view(request: Request, principal: Caller) -> JSONResponse:
     top = max(1, min(_int_param(request, "$top", DEFAULT_PAGE_SIZE), 1000))
     skip = _int_param(request, "$skip", 0)
     body: dict[str, Any] = {
+        **_context(request, user, "calendarView"),
         "value": [
             _render(request, i, tz, select=_select(request)) for i in items[skip : skip + top]
-        ]
+        ],
     }
     if skip + top < len(items):
         body["@odata.nextLink"] = (
@@ -388,8 +405,14 @@ async def calendar_view(request: Request, principal: Caller) -> JSONResponse:
 _NOT_ON_DELTA = ("$select", "$expand", "$filter", "$orderby", "$search")
 
 
+# The SDKs spell the function call `delta()` or `microsoft.graph.delta()` (OData's bound
+# function syntax); Graph answers all three alike.
 @_both("/calendarView/delta", ["GET"])
+@_both("/calendarView/delta()", ["GET"])
+@_both("/calendarView/microsoft.graph.delta()", ["GET"])
 @_both("/calendar/calendarView/delta", ["GET"])
+@_both("/calendar/calendarView/delta()", ["GET"])
+@_both("/calendar/calendarView/microsoft.graph.delta()", ["GET"])
 async def calendar_view_delta(request: Request, principal: Caller) -> JSONResponse:
     """event: delta on a calendarView (docs: /graph/api/event-delta, /graph/delta-query-events)."""
     user = _mailbox(request, principal)

@@ -73,8 +73,8 @@ ATTENDEE_TYPES = frozenset({"required", "optional", "resource"})
 BODY_TYPES = frozenset({"text", "html"})
 # What Graph does for a Teams meeting asked by a user who can't have one. Issues on the Graph
 # docs repo report a 201 with isOnlineMeeting false / provider unknown / no onlineMeeting
-# (microsoftgraph/microsoft-graph-docs#9741, #22355), others a 400 (#7864). "error" (default)
-# answers 400; "silent" reproduces the quiet downgrade.
+# (microsoftgraph/microsoft-graph-docs#9741, #22355), others a 400 (#7864). "silent" (the
+# default, as Graph does) makes the event without a meeting; "error" answers 400.
 UnlicensedTeams = Literal["error", "silent"]
 
 
@@ -115,7 +115,7 @@ class CalendarStore:
         # calendarView delta tokens older than this are gone (410). Outlook's limit is a cache
         # size, not a fixed age (delta-query-overview "Token duration"); 7 days like directory.
         self.delta_token_max_age = timedelta(days=7)
-        self.unlicensed_teams: UnlicensedTeams = "error"
+        self.unlicensed_teams: UnlicensedTeams = "silent"
 
     # ---------------------------------------------------------------- reads
     def events_of(self, user_id: str) -> list[StoredEvent]:
@@ -502,7 +502,7 @@ class CalendarStore:
         self.invitations.clear()
         self.tombstones.clear()
         self.delta_token_max_age = timedelta(days=7)
-        self.unlicensed_teams = "error"
+        self.unlicensed_teams = "silent"
 
     def tombstones_since(self, user_id: str, since: datetime) -> list[str]:
         """Ids of top-level events deleted after `since` (older tombstones are pruned)."""
