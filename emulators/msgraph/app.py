@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from emulators.msgraph.calendar.query import check_options
 from emulators.msgraph.calendar.routes import router as calendar_router
 from emulators.msgraph.control.middleware import TrafficMiddleware
 from emulators.msgraph.control.routes import router as control_router
@@ -47,7 +48,8 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
 
     install_graph_fallbacks(app)  # Graph's body for unrouted paths, wrong methods, bad input
     # Routers are included here by each side (calendar, subscriptions, identity, control).
-    app.include_router(calendar_router, prefix="/v1.0")
+    # Each calendar route refuses the query options it doesn't emulate (calendar/query.py).
+    app.include_router(calendar_router, prefix="/v1.0", dependencies=[Depends(check_options)])
     app.include_router(identity_router)
     app.include_router(subscriptions_router)
     app.include_router(control_router)

@@ -129,14 +129,14 @@ def unrouted(path: str) -> tuple[int, str, str]:
 def is_graph_path(path: str) -> bool:
     """Everything but the control API and the identity platform answers as Graph does."""
     first = path.strip("/").split("/", 1)[0]
-    return first in ("v1.0", "beta") or first.startswith("v") and first[1:2].isdigit()
+    return first in ("v1.0", "beta") or (first.startswith("v") and first[1:2].isdigit())
 
 
 def _allowed_methods(request: Request) -> list[str]:
     methods: set[str] = set()
     for route in request.app.router.routes:
         if isinstance(route, APIRoute) and route.path_regex.match(request.url.path):
-            methods |= route.methods
+            methods |= route.methods or set()
     return sorted(methods)
 
 

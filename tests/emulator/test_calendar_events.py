@@ -91,7 +91,8 @@ async def test_teams_join_url_needs_a_licence(
     assert ok.status_code == 201
     assert ok.json()["onlineMeeting"]["joinUrl"].startswith("https://teams.microsoft.com/")
     seed.bob.teams_licence = False
-    state.calendars.unlicensed_teams = "error"  # the strict setting (default: silent)
+    strict = await client.put("/_emulator/calendar/settings", json={"unlicensed_teams": "error"})
+    assert strict.json()["unlicensed_teams"] == "error"  # the strict setting (default: silent)
     refused = await client.post(
         "/v1.0/me/events", json=meeting(**teams), headers=auth(state, seed.bob.id)
     )

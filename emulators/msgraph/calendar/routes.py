@@ -17,6 +17,7 @@ from emulators.msgraph.calendar.delta import (
     SyncStateGone,
     is_instance,
 )
+from emulators.msgraph.calendar.query import refine
 from emulators.msgraph.calendar.serialize import render
 from emulators.msgraph.calendar.store import CalendarStore, Instance
 from emulators.msgraph.calendar.timezones import iso_utc, parse_query_time, zone
@@ -143,6 +144,15 @@ def _context(request: Request, user: User, tail: str) -> dict[str, str]:
     }
 
 
+def _filter_doc(request: Request, item: Instance) -> dict[str, Any]:
+    """An item as `$filter`/`$orderby` see it: UTC, every extended property expanded."""
+    ids = {
+        str(p.get("id", "")).lower()
+        for p in item.event.data.get("singleValueExtendedProperties") or []
+    }
+    return _render(request, item, None, expand_property_ids=ids or None)
+
+
 def _render(request: Request, item: Instance, tz: str | None, **kw: Any) -> dict[str, Any]:
     state = _state(request)
     return render(item, state.directory, base_url=state.base_url, time_zone=tz, **kw)
@@ -241,9 +251,17 @@ def _calendar_json(user: User) -> dict[str, Any]:
     }
 
 
+def _selected(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """`$select` on an entity: the named properties (and the always-present `id`)."""
+    select = _select(request)
+    if not select:
+        return body
+    return {k: v for k, v in body.items() if k in select or k == "id" or k.startswith("@odata")}
+
+
 @_both("/calendar", ["GET"])
 async def get_calendar(request: Request, principal: Caller) -> JSONResponse:
-    return _json(_calendar_json(_mailbox(request, principal)))
+    return _json(_selected(request, _calendar_json(_mailbox(request, principal))))
 
 
 @_both("/calendars", ["GET"])
@@ -254,7 +272,7 @@ async def list_calendars(request: Request, principal: Caller) -> JSONResponse:
             "@odata.context": (
                 f"{_state(request).base_url}/v1.0/$metadata#users('{user.id}')/calendars"
             ),
-            "value": [_calendar_json(user)],
+            "value": [_selected(request, _calendar_json(user))],
         }
     )
 
@@ -268,6 +286,7 @@ async def list_events(request: Request, principal: Caller) -> JSONResponse:
     items = sorted(
         (store.instance(user.id, e.id) for e in store.events_of(user.id)), key=lambda i: i.start
     )
+    items = refine(request, items, lambda i: _filter_doc(request, i))
     top = max(1, min(_int_param(request, "$top", 10), 1000))
     skip = _int_param(request, "$skip", 0)
     page = items[skip : skip + top]
@@ -386,6 +405,7 @@ async def calendar_view(request: Request, principal: Caller) -> JSONResponse:
     applied: list[str] = []
     tz = _time_zone(request, applied)
     items = _store(request).instances(user.id, start, end)
+    items = refine(request, items, lambda i: _filter_doc(request, i))
     top = max(1, min(_int_param(request, "$top", DEFAULT_PAGE_SIZE), 1000))
     skip = _int_param(request, "$skip", 0)
     body: dict[str, Any] = {
