@@ -36,6 +36,10 @@ class CommandStatus(BaseModel):
     kind: str
     state: str = Field(description="accepted | succeeded | failed")
     result: dict[str, Any] | None = None
+    warnings: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Succeeded, but not all of it (e.g. `teams_link_unavailable`).",
+    )
     failure: dict[str, Any] | None = None
     accepted_at: datetime | None = None
     completed_at: datetime | None = None
@@ -92,6 +96,7 @@ def command_router(auth: Callable[..., object]) -> APIRouter:
             kind=doc.get("kind", ""),
             state=doc.get("state", "accepted"),
             result=doc.get("result"),
+            warnings=list((doc.get("result") or {}).get("warnings") or []),
             failure=doc.get("failure"),
             accepted_at=doc.get("accepted_at"),
             completed_at=doc.get("completed_at"),
