@@ -3,8 +3,10 @@
 - `sync_state`: per connection — mailbox addresses, deltaLink and its window, timers, the
   pending jobs (`pending.<job>`: when it was asked for), the commands waiting for a job's
   outcome (`commands`: Sync Now, disconnect), retry time and the worker's lease.
-- `calendar_items`: allowed fields of the events in the window (to re-evaluate 1:1s when the
-  roster changes without asking Graph again). Never a body: the model has none.
+- `calendar_items`: what re-evaluating the window after a roster change needs, per event
+  (`domain/kept.py`): a 1:1's allowed fields; of an event with one other person, a keyed
+  hash of their address; of anything else (private ones included), only that it is not
+  a 1:1. Never a body, and no subject, time or address of an event that is not a 1:1.
 - `published`: per meeting ever published: its last version, content hash, and whether it is
   live (a retracted one stays as a tombstone, so a re-add gets a newer version).
 - `rosters`: each manager's team, from the roster topic.
@@ -263,10 +265,10 @@ class SyncerStore:
     async def items(self, connection_id: str) -> list[Document]:
         return [d async for d in self.db.calendar_items.find({"connection_id": connection_id})]
 
-    async def put_item(self, connection_id: str, event_id: str, event: dict[str, Any]) -> None:
+    async def put_item(self, connection_id: str, event_id: str, kept: dict[str, Any]) -> None:
         await self.db.calendar_items.replace_one(
             {"_id": f"{connection_id}|{event_id}"},
-            {"connection_id": connection_id, "event_id": event_id, "event": event},
+            {"connection_id": connection_id, "event_id": event_id, **kept},
             upsert=True,
         )
 
@@ -322,10 +324,10 @@ class SyncerStore:
         item_ops: list[Any] = [
             ReplaceOne(
                 {"_id": f"{connection_id}|{event_id}"},
-                {"connection_id": connection_id, "event_id": event_id, "event": event},
+                {"connection_id": connection_id, "event_id": event_id, **kept},
                 upsert=True,
             )
-            for event_id, event in put_items.items()
+            for event_id, kept in put_items.items()
         ]
         item_ops += [
             DeleteOne({"_id": f"{connection_id}|{event_id}"})
