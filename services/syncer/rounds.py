@@ -173,7 +173,7 @@ class RoundRunner:
         for doc in await self._store.items(connection_id):
             event_id = str(doc["event_id"])
             kind = doc.get("kind", kept.ONE_ON_ONE if "event" in doc else kept.NEVER)
-            if kind == kept.ONE_ON_ONE:
+            if kind in (kept.ONE_ON_ONE, kept.CANCELLED):
                 items.append(parse_delta_item(doc["event"]))
             elif kind == kept.CANDIDATE and self._hasher.matches(doc["other"], sorted(team)):
                 fresh = await self._graph.event(connection_id, event_id)
@@ -200,16 +200,32 @@ class RoundRunner:
         # Only the meetings this round names (and, for a full round, the live ones it may
         # have to retract): not every meeting ever published.
         named = sorted({meeting_id_for(connection_id, item.id) for item in items})
-        published = {
+        published: dict[str, Published] = {
             meeting_id: Published(
                 event_id=str(doc["event_id"]),
                 version=int(doc.get("version", 0)),
                 content_hash=doc.get("hash"),
                 live=bool(doc.get("live", True)),
+                cancelled=bool(doc.get("cancelled")),
             )
             for meeting_id, doc in (
                 await self._store.published(connection_id, named, live=full)
             ).items()
+        }
+        # A live 1:1 the round lists as removed is published as cancelled: from what is kept.
+        removed_live = [
+            item.id
+            for item in items
+            if isinstance(item, RemovedEntry)
+            and (held := published.get(meeting_id_for(connection_id, item.id))) is not None
+            and held.live
+        ]
+        kept_one_on_ones = {
+            str(doc["event_id"]): GraphEvent.model_validate(doc["event"])
+            for doc in (
+                await self._store.items(connection_id, removed_live) if removed_live else []
+            )
+            if "event" in doc
         }
         return plan_round(
             items,
@@ -222,6 +238,7 @@ class RoundRunner:
             full=full,
             hasher=self._hasher,
             unchanged=unchanged or (),
+            kept_one_on_ones=kept_one_on_ones,
         )
 
     async def _apply(
@@ -237,12 +254,19 @@ class RoundRunner:
             for removal in plan.removals
         ]
         await self._publisher.publish_all(out)  # acknowledged by Kafka before state moves on
-        marks: list[tuple[str, str, int, str | None]] = [
-            (meeting.meeting_id, meeting.graph_event_id, meeting.version, digest)
+        marks: list[tuple[str, str, int, str | None, bool]] = [
+            (
+                meeting.meeting_id,
+                meeting.graph_event_id,
+                meeting.version,
+                digest,
+                # kept as cancelled (the API lists it, flagged): no full round retracts it
+                plan.store_items.get(meeting.graph_event_id, {}).get("kind") == kept.CANCELLED,
+            )
             for meeting, digest in plan.upserts
         ]
         marks += [
-            (removal.meeting_id, removal.graph_event_id, removal.version, None)
+            (removal.meeting_id, removal.graph_event_id, removal.version, None, False)
             for removal in plan.removals
         ]
         await self._store.apply_round(

@@ -265,8 +265,9 @@ class WriterHandlers:
             if not await self._store.begin_cancel(owned.meeting_id, request.command_id):
                 raise Refused(UserErrorCode.EVENT_NOT_FOUND, "the event changed state meanwhile")
         request_id: str | None = None
+        before: GraphEvent | None = None
         try:
-            await self._read_ours(command, connection_id, owned)
+            before = _parse(await self._read_ours(command, connection_id, owned))
             answer = await self._outlook.cancel(
                 connection_id, owned.graph_event_id, request.message
             )
@@ -277,17 +278,32 @@ class WriterHandlers:
             log.info(
                 "cancel resumed: Outlook no longer has the event", command_id=request.command_id
             )
-        removal = MeetingRemoval(
-            meeting_id=owned.meeting_id,
-            connection_id=connection_id,
-            manager_id=owned.manager_id,
-            graph_event_id=owned.graph_event_id,
-            reason=RemovalReason.DELETED,
-            version=next_version(datetime.now(UTC)),
-        )
-        await self._publisher.publish(
-            MeetingRemoved.build(key=owned.meeting_id, payload=removal, cause=command)
-        )
+        if before is not None and before.start is not None and before.end is not None:
+            # Listed as cancelled (the API's `is_cancelled`), kept for cadence history.
+            member = Person(email=owned.member_email, display_name=owned.member_name)
+            await self._publish_meeting(
+                before,
+                connection_id,
+                owned.manager_id,
+                member,
+                command,
+                owned.command_id,
+                cancelled=True,
+            )
+        else:
+            # Resumed, and Outlook no longer has it: only its removal can be said here (the
+            # syncer, which kept the meeting, publishes it as cancelled when it sees it go).
+            removal = MeetingRemoval(
+                meeting_id=owned.meeting_id,
+                connection_id=connection_id,
+                manager_id=owned.manager_id,
+                graph_event_id=owned.graph_event_id,
+                reason=RemovalReason.DELETED,
+                version=next_version(datetime.now(UTC)),
+            )
+            await self._publisher.publish(
+                MeetingRemoved.build(key=owned.meeting_id, payload=removal, cause=command)
+            )
         await self._audit_write(
             command, connection_id, Answer({}, request_id), [owned.graph_event_id, owned.meeting_id]
         )
@@ -364,6 +380,8 @@ class WriterHandlers:
         member: Person,
         command: MeetingCommand,
         created_by: str | None = None,
+        *,
+        cancelled: bool = False,
     ) -> None:
         meeting = meeting_from_event(
             event,
@@ -375,6 +393,8 @@ class WriterHandlers:
             source=MeetingSource.SMVUE,
             smvue_command_id=created_by or command.payload.command_id,
         )
+        if cancelled:
+            meeting = meeting.model_copy(update={"is_cancelled": True})
         await self._publisher.publish(
             MeetingUpserted.build(key=meeting.meeting_id, payload=meeting, cause=command)
         )

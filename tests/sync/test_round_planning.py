@@ -9,7 +9,7 @@ from services.syncer.domain.kept import AddressHasher
 from services.syncer.domain.one_on_one import TeamMemberRef
 from services.syncer.domain.reconcile import Plan, Published, plan_round
 from shared.contracts.meetings import RemovalReason, meeting_id_for
-from shared.graph.event import parse_delta_item
+from shared.graph.event import RemovedEntry, parse_delta_item
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 TEAM = {"bob@contoso.test": TeamMemberRef("m-bob", "bob@contoso.test", "Bob")}
@@ -136,6 +136,31 @@ def test_a_deleted_meeting_is_retracted_and_forgotten() -> None:
     result = plan([{"id": "e1", "@removed": {"reason": "deleted"}}], held("e1"), full=False)
     assert [r.reason for r in result.removals] == [RemovalReason.DELETED]
     assert result.drop_items == {"e1"}
+
+
+def test_a_deleted_one_on_one_stays_as_cancelled_and_no_full_round_forgets_it() -> None:
+    first = plan([raw("e1", "bob@contoso.test")], {}, full=True)
+    kept = parse_delta_item(first.store_items["e1"]["event"])
+    assert not isinstance(kept, RemovedEntry)
+    deleted = plan_round(
+        [parse_delta_item({"id": "e1", "@removed": {"reason": "deleted"}})],
+        held("e1", first),
+        connection_id="c1",
+        manager_id="ann",
+        owner_addresses=["ann@contoso.test"],
+        team=TEAM,
+        now=NOW,
+        full=False,
+        hasher=HASHER,
+        kept_one_on_ones={"e1": kept},
+    )
+    assert deleted.removals == [] and deleted.drop_items == set()
+    [(meeting, digest)] = deleted.upserts
+    assert meeting.is_cancelled and meeting.version > first.upserts[0][0].version
+    assert deleted.store_items["e1"]["kind"] == "cancelled"
+    mid = meeting_id_for("c1", "e1")
+    later = plan([], {mid: Published("e1", meeting.version, digest, True, cancelled=True)}, True)
+    assert later.removals == [] and later.drop_items == set()
 
 
 def test_a_removed_non_meeting_retracts_nothing() -> None:

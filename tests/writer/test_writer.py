@@ -193,15 +193,19 @@ async def test_schedule_reschedule_and_cancel_reach_outlook_and_the_read_model(
             "ann", lambda d: new_start in [x["start"].astimezone(UTC) for x in d]
         )
 
-        # Cancel the Teams one: attendees are told with the message; it leaves the calendar.
+        # Cancel the Teams one: attendees are told with the message; it leaves the calendar,
+        # and the read model keeps it, flagged cancelled (cadence history).
         dropped = new_id("cancel")
         await world.publish(cancel(dropped, str(second.payload.meeting_id), "Out sick"))
         assert isinstance(await outcome(outcomes, dropped), CommandSucceeded)
         assert [e.id for e in organised_by_ann(world)] == [first.payload.graph_event_id]
         last = world.emulator.state.calendars.invitations[-1]
         assert (last["kind"], last["to"], last["comment"]) == ("cancel", bob.mail, "Out sick")
-        docs = await world.wait_read_model("ann", lambda d: len(d) == 1)
-        assert docs[0]["_id"] == first.payload.meeting_id
+        docs = await world.wait_read_model(
+            "ann",
+            lambda d: [x["_id"] for x in d if not x["is_cancelled"]] == [first.payload.meeting_id],
+        )
+        assert [x["_id"] for x in docs if x["is_cancelled"]] == [second.payload.meeting_id]
 
     # Every write is in the audit log, with Graph's request id and no body or token.
     async with TopicReader(world.settings, AUDIT) as audit:

@@ -17,6 +17,7 @@ from shared.contracts.commands import (
     ScheduleMeetingRequest,
 )
 from shared.contracts.roster import Roster, TeamMember
+from shared.security.json_body import require_json_body
 
 ID = r"^[A-Za-z0-9._:@-]{1,128}$"
 
@@ -63,7 +64,11 @@ def _accepted(command_id: str) -> CommandAccepted:
 
 
 def command_router(auth: Callable[..., object]) -> APIRouter:
-    router = APIRouter(dependencies=[Depends(auth)], tags=["commands"])
+    router = APIRouter(
+        dependencies=[Depends(auth), Depends(require_json_body)],
+        tags=["commands"],
+        responses={415: {"description": "The body is not JSON (Content-Type)."}},
+    )
 
     @router.post("/v1/commands/schedule", status_code=202, response_model=CommandAccepted)
     async def schedule(body: ScheduleMeetingRequest, handlers: Handlers) -> CommandAccepted:

@@ -2,7 +2,9 @@
 (issue 9, "private means private"):
 
 - a 1:1: its allowed fields (the meeting is published anyway; a roster change may change
-  the member's name on it, or end it);
+  the member's name on it, or end it); a 1:1 deleted or cancelled in Outlook is kept so,
+  flagged cancelled, and a full round does not forget it (the API lists it, flagged, for
+  cadence history);
 - an event with exactly the user and one other person, not on the team: only a keyed hash
   (HMAC-SHA256) of that person's address, so a roster change that adds them is noticed
   without keeping their address, the subject or the times; the event is then fetched
@@ -31,6 +33,7 @@ from shared.graph.event import GraphEvent
 HASH_PURPOSE = b"smvue/syncer/calendar-item-address/v1"
 
 ONE_ON_ONE = "one_on_one"
+CANCELLED = "cancelled"  # a 1:1 cancelled or deleted: kept (and listed) as history
 CANDIDATE = "candidate"  # the user and one other person, not (yet) on the team
 PRIVATE = "private"
 NEVER = "not_one_on_one"  # whatever the roster says
@@ -79,7 +82,10 @@ def kept_form(
 ) -> dict[str, Any]:
     """The calendar item document's content for this event (its key is the event id)."""
     if isinstance(decision, OneOnOne):
-        return {"kind": ONE_ON_ONE, "event": allowed_json(event)}
+        return {
+            "kind": CANCELLED if event.is_cancelled else ONE_ON_ONE,
+            "event": allowed_json(event),
+        }
     if decision is NotOneOnOne.PRIVATE:
         return {"kind": PRIVATE}
     if decision is NotOneOnOne.NOT_A_TEAM_MEMBER:

@@ -35,6 +35,7 @@ class Published:
     version: int
     content_hash: str | None
     live: bool
+    cancelled: bool = False  # a deleted 1:1 kept as cancelled: no full round retracts it
 
 
 @dataclass
@@ -59,8 +60,11 @@ def plan_round(
     full: bool,
     hasher: AddressHasher,
     unchanged: Collection[str] = (),
+    kept_one_on_ones: Mapping[str, GraphEvent] | None = None,
 ) -> Plan:
-    """`unchanged`: event ids a full re-evaluation leaves as they are (listed, not passed)."""
+    """`unchanged`: event ids a full re-evaluation leaves as they are (listed, not passed).
+    `kept_one_on_ones`: what is kept of the live 1:1s the round lists as removed (a deleted
+    1:1 is published as cancelled from it, as the API promises)."""
     out = Plan()
     latest: dict[str, GraphEvent | RemovedEntry] = {}
     for item in items:  # the same event may come twice in one round: the last one wins
@@ -86,9 +90,16 @@ def plan_round(
         out.seen.add(event_id)
         meeting_id = meeting_id_for(connection_id, event_id)
         if isinstance(item, RemovedEntry):
-            out.drop_items.add(event_id)
-            retract(meeting_id, event_id, RemovalReason.DELETED)
-            continue
+            before = (kept_one_on_ones or {}).get(event_id)
+            held = published.get(meeting_id)
+            if before is not None and held is not None and held.live:
+                # A deleted (or cancelled) 1:1 stays, flagged, for cadence history: from
+                # then on it is kept as it was, cancelled (classified below).
+                item = before.model_copy(update={"is_cancelled": True})
+            else:
+                out.drop_items.add(event_id)
+                retract(meeting_id, event_id, RemovalReason.DELETED)
+                continue
         decision = classify(item, owner_addresses, team)
         out.store_items[event_id] = kept_form(item, decision, list(owner_addresses), hasher)
         if not isinstance(decision, OneOnOne):
@@ -110,7 +121,7 @@ def plan_round(
     out.seen.update(unchanged)
     if full:
         for meeting_id, held in published.items():
-            if held.live and held.event_id not in out.seen:
+            if held.live and not held.cancelled and held.event_id not in out.seen:
                 out.drop_items.add(held.event_id)
                 retract(meeting_id, held.event_id, RemovalReason.OUT_OF_WINDOW)
     return out
