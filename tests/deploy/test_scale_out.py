@@ -213,7 +213,7 @@ async def connect_all(
             return outcome.status
 
     statuses = await asyncio.gather(*(connect(m) for m in mailboxes))
-    assert statuses == ["connected"] * len(mailboxes)
+    assert statuses == ["connected"] * len(mailboxes), statuses
 
 
 def api(settings: Settings) -> httpx.AsyncClient:
