@@ -119,6 +119,26 @@ class Report:
     unaudited_writes: list[str]
     problems: list[str]
 
+    def summary(self) -> dict[str, Any]:
+        t = self.tally
+        return {
+            "seed": self.seed,
+            "seconds": round(self.seconds),
+            "changes": dict(t.changes),
+            "commands": dict(t.commands),
+            "outcomes": dict(self.outcomes),
+            "faults": dict(t.faults),
+            "poison": t.poison,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "extra": self.extra,
+            "without_outcome": len(self.commands_without_outcome),
+            "unexpected_dead_letters": len(self.unexpected_dead_letters),
+            "unaudited_writes": len(self.unaudited_writes),
+            "injected": t.injected,
+            "problems": self.problems,
+        }
+
     def render(self) -> str:
         t = self.tally
         lines = [

@@ -210,7 +210,7 @@ async def connect_all(
     async def connect(mailbox: Mailbox) -> str:
         async with gate:
             outcome = await connect_user(emulator, settings, mailbox.user_id, mailbox.mail)
-            return outcome.status
+            return outcome.status if outcome.status == "connected" else f"{outcome}"
 
     statuses = await asyncio.gather(*(connect(m) for m in mailboxes))
     assert statuses == ["connected"] * len(mailboxes), statuses

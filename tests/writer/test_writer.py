@@ -235,7 +235,7 @@ async def test_schedule_reschedule_and_cancel_reach_outlook_and_the_read_model(
 
 def syncer_versions(messages: list[Any], meeting_id: str) -> int:
     """The highest version the syncer published for the meeting (its key: the meeting id)."""
-    return max(m.payload.version for m in messages if m.key == meeting_id)
+    return int(max(m.payload.version for m in messages if m.key == meeting_id))
 
 
 async def test_the_same_command_twice_makes_one_event(world: World) -> None:
