@@ -42,11 +42,11 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import AsyncMongoClient
 
 from emulators.msgraph.faults import FaultRule
 from services.writer.domain.outlook_event import SMVUE_TAG_ID, TAG_EXPAND
 from shared.contracts.audit import AuditOperation, AuditOutcome
-from shared.contracts.meetings import meeting_id_for
 from shared.contracts.topics import AUDIT, MEETING_COMMANDS, NOTIFICATIONS
 from shared.infra.endpoints import InfraEndpoints
 from shared.infra.local import LocalInfra
@@ -58,7 +58,6 @@ from tests.deploy.test_scale_out import (
     Shape,
     api,
     connect_all,
-    read_models,
     scaled_out,
 )
 from tests.fixtures.cluster import Cluster, eventually
@@ -82,7 +81,7 @@ class ChaosConfig:
     mailboxes: int = 20
     load_seconds: float = 60.0
     ops_per_second: float = 3.0
-    fault_gap_seconds: tuple[float, float] = (3.0, 8.0)
+    fault_gap_seconds: tuple[float, float] = (1.0, 5.0)
     faults: tuple[str, ...] = FAULTS
     instances: dict[str, int] = field(
         default_factory=lambda: {"ingress": 1, "syncer": 2, "writer": 1, "projector": 2}
@@ -118,6 +117,8 @@ class Report:
     unexpected_dead_letters: list[str]
     unaudited_writes: list[str]
     problems: list[str]
+    one_on_ones: int = 0  # in Outlook at the end (= in the read model when nothing is lost)
+    writes_checked: int = 0  # Graph writes of the app matched against the audit topic
 
     def summary(self) -> dict[str, Any]:
         t = self.tally
@@ -135,6 +136,8 @@ class Report:
             "without_outcome": len(self.commands_without_outcome),
             "unexpected_dead_letters": len(self.unexpected_dead_letters),
             "unaudited_writes": len(self.unaudited_writes),
+            "one_on_ones": self.one_on_ones,
+            "writes_checked": self.writes_checked,
             "injected": t.injected,
             "problems": self.problems,
         }
@@ -151,6 +154,8 @@ class Report:
             f"stale={self.stale} no-outcome={len(self.commands_without_outcome)} "
             f"unexpected-dead-letters={len(self.unexpected_dead_letters)} "
             f"unaudited-writes={len(self.unaudited_writes)}",
+            f"  at the end: {self.one_on_ones} 1:1s in Outlook, {self.writes_checked} Graph "
+            "writes of the app checked against the audit topic",
             "  injected:",
             *(f"    {line}" for line in t.injected),
         ]
@@ -543,11 +548,14 @@ class Faults:
 # --- the checks -----------------------------------------------------------------------------
 
 
+Row = tuple[str, str, datetime]  # Graph event id, subject, start
+
+
 async def ground_truth(
     outlook: Outlook, mailboxes: list[Mailbox]
-) -> tuple[dict[str, list[tuple[str, datetime]]], dict[str, list[dict[str, Any]]]]:
-    """Per manager: the 1:1s Outlook holds (subject, start), and every event."""
-    truth: dict[str, list[tuple[str, datetime]]] = {}
+) -> tuple[dict[str, list[Row]], dict[str, list[dict[str, Any]]]]:
+    """Per manager: the 1:1s Outlook holds, and every event."""
+    truth: dict[str, list[Row]] = {}
     events: dict[str, list[dict[str, Any]]] = {}
     for mailbox in mailboxes:
         found = await outlook.events(mailbox)
@@ -561,31 +569,52 @@ async def ground_truth(
             }
             if others == {mailbox.member_mail.lower()} and not event.get("isCancelled"):
                 start = datetime.fromisoformat(event["start"]["dateTime"][:19]).replace(tzinfo=UTC)
-                rows.append((str(event["subject"]), start))
+                rows.append((str(event["id"]), str(event["subject"]), start))
         truth[mailbox.user_id] = sorted(rows)
     return truth, events
 
 
+async def read_model(settings: Settings) -> dict[str, list[Row]]:
+    """Per manager: the live documents of the read model (cancelled ones are not live in
+    Outlook's sense either: compared apart, they must not appear)."""
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
+    try:
+        found: dict[str, list[Row]] = {}
+        collection = mongo[settings.mongodb_database]["one_on_ones"]
+        async for doc in collection.find({"removed": False, "is_cancelled": {"$ne": True}}):
+            found.setdefault(str(doc["manager_id"]), []).append(
+                (str(doc["graph_event_id"]), str(doc["subject"]), doc["start"].astimezone(UTC))
+            )
+        return {k: sorted(v) for k, v in found.items()}
+    finally:
+        await mongo.close()
+
+
 def compare(
-    truth: dict[str, list[tuple[str, datetime]]], found: dict[str, list[tuple[str, datetime]]]
+    truth: dict[str, list[Row]], found: dict[str, list[Row]]
 ) -> tuple[int, int, int, int, list[str]]:
-    """lost, duplicated, extra, stale (an older subject/start of a meeting), details."""
+    """lost, duplicated, extra (not in Outlook at all), stale (in Outlook, but an older
+    subject or start), details."""
     lost = duplicated = extra = stale = 0
     details = []
-    for manager, rows in truth.items():
-        want, have = Counter(rows), Counter(found.get(manager, []))
-        for row, n in want.items():
-            if have[row] < n:
-                lost += n - have[row]
+    for manager in sorted(set(truth) | set(found)):
+        want = {row[0]: row for row in truth.get(manager, [])}
+        have = Counter(row[0] for row in found.get(manager, []))
+        rows = {row[0]: row for row in found.get(manager, [])}
+        for event_id, row in want.items():
+            if have[event_id] == 0:
+                lost += 1
                 details.append(f"{manager}: missing {row}")
-            elif have[row] > n:
-                duplicated += have[row] - n
-                details.append(f"{manager}: doubled {row}")
-        for row, n in have.items():
-            if row not in want:
+            elif have[event_id] > 1:
+                duplicated += have[event_id] - 1
+                details.append(f"{manager}: {have[event_id]} documents for {row}")
+            elif rows[event_id] != row:
+                stale += 1
+                details.append(f"{manager}: stale {rows[event_id]}, Outlook has {row}")
+        for event_id, n in have.items():
+            if event_id not in want:
                 extra += n
-                details.append(f"{manager}: not in Outlook {row}")
-                stale += " ".join(row[0].split()[:2]) in {" ".join(r[0].split()[:2]) for r in want}
+                details.append(f"{manager}: not a 1:1 in Outlook {rows[event_id]}")
     return lost, duplicated, extra, stale, details
 
 
@@ -613,13 +642,15 @@ async def audit_entries(settings: Settings) -> list[dict[str, Any]]:
 
 def unaudited(
     records: list[Any], entries: list[dict[str, Any]], client_id: str, tagged: set[str]
-) -> list[str]:
-    """Graph writes of the app (2xx) without an audit record naming their target."""
+) -> tuple[list[str], int]:
+    """Graph writes of the app (2xx) without an audit record naming their target, and how
+    many writes were checked."""
     done = [e for e in entries if e["outcome"] == AuditOutcome.SUCCEEDED.value]
     targets: dict[str, set[str]] = {}
     for entry in done:
         targets.setdefault(entry["operation"], set()).update(entry.get("target_ids") or [])
     missing = []
+    checked = len(tagged)
     for r in records:
         if r.client_id != client_id or not (200 <= r.status < 300):
             continue
@@ -635,12 +666,13 @@ def unaudited(
             wanted = (AuditOperation.SUBSCRIPTION_RENEW, parts[1])
         else:
             continue
+        checked += 1
         if wanted[1] not in targets.get(wanted[0].value, set()):
             missing.append(f"{r.method} {path}")
     # Creates: the response (the new id) isn't logged; every event SMVue made must be named.
     created = targets.get(AuditOperation.EVENT_CREATE.value, set())
     missing += [f"create of {event_id}" for event_id in sorted(tagged - created)]
-    return missing
+    return missing, checked
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -715,13 +747,17 @@ async def chaos_phase(config: ChaosConfig, load: Load, faults: Faults) -> None:
             await asyncio.gather(*pending)
 
     async def drive_faults() -> None:
-        if not config.faults:
-            return
-        while True:
+        """Every kind in a seeded order, then again in another: a short run still meets
+        each kind once (when it lasts long enough)."""
+        order: list[str] = []
+        while config.faults:
             await asyncio.sleep(frng.uniform(*config.fault_gap_seconds))
             if loop.time() >= end:
                 return
-            await faults.inject(frng.choice(config.faults))
+            if not order:
+                order = list(config.faults)
+                frng.shuffle(order)
+            await faults.inject(order.pop(0))
 
     await asyncio.gather(drive_load(), drive_faults())
 
@@ -745,11 +781,16 @@ async def quiet_checks(
     deadline = loop.time() + config.quiet_timeout
 
     # Every command has its final outcome.
+    codes: dict[str, str] = {}
+
     async def states() -> dict[str, str]:
         found = {}
         for command_id in load.commands:
             answer = await client.get(f"/v1/commands/{command_id}")
-            found[command_id] = answer.json()["state"] if answer.status_code == 200 else "?"
+            status = answer.json() if answer.status_code == 200 else {}
+            found[command_id] = str(status.get("state", "?"))
+            if status.get("failure"):
+                codes[command_id] = str(status["failure"].get("code"))
         return found
 
     final = await states()
@@ -757,15 +798,18 @@ async def quiet_checks(
         await asyncio.sleep(1)
         final = await states()
     without = sorted(k for k, v in final.items() if v not in ("succeeded", "failed"))
-    outcomes = Counter(f"{load.commands[k]}:{v}" for k, v in final.items())
+    outcomes = Counter(
+        f"{load.commands[k]}:{v}" + (f"({codes[k]})" if k in codes else "")
+        for k, v in final.items()
+    )
 
     # The read model equals what Outlook holds (waiting for the last changes to flow).
     truth, events = await ground_truth(outlook, mailboxes)
-    found = await read_models(settings)
+    found = await read_model(settings)
     while loop.time() < deadline and compare(truth, found)[:4] != (0, 0, 0, 0):
         await asyncio.sleep(1)
         truth, events = await ground_truth(outlook, mailboxes)
-        found = await read_models(settings)
+        found = await read_model(settings)
     lost, duplicated, extra, stale, details = compare(truth, found)
     problems += details[:20]
 
@@ -805,8 +849,7 @@ async def quiet_checks(
     # Audit: every Graph write the app made has its record.
     entries = await audit_entries(settings)
     records = list(emulator.state.request_log.records)
-    missing = unaudited(records, entries, str(settings.client_id), tagged)
-    _ = meeting_id_for  # the read model's ids are derived the same way (not compared here)
+    missing, checked = unaudited(records, entries, str(settings.client_id), tagged)
     return Report(
         seed=config.seed,
         tally=tally,
@@ -821,6 +864,8 @@ async def quiet_checks(
         unexpected_dead_letters=unexpected,
         unaudited_writes=missing,
         problems=problems,
+        one_on_ones=sum(len(rows) for rows in truth.values()),
+        writes_checked=checked,
     )
 
 
