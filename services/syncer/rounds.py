@@ -20,7 +20,12 @@ from services.syncer.settings import SyncerSettings
 from shared.audit import AuditLog
 from shared.contracts.audit import AuditOperation, AuditOutcome
 from shared.contracts.envelope import Envelope
-from shared.contracts.meetings import MeetingRemoved, MeetingUpserted, meeting_id_for
+from shared.contracts.meetings import (
+    MeetingRemoved,
+    MeetingUpserted,
+    meeting_id_for,
+    syncer_record_key,
+)
 from shared.graph.errors import GraphError, GraphGone
 from shared.graph.event import GraphEvent, RemovedEntry, parse_delta_item
 from shared.messaging.publisher import Publisher
@@ -246,11 +251,15 @@ class RoundRunner:
     ) -> None:
         connection_id = str(state["_id"])
         out: list[Envelope] = [
-            MeetingUpserted.build(key=meeting.meeting_id, payload=meeting, cause=cause)
+            MeetingUpserted.build(
+                key=syncer_record_key(meeting.meeting_id), payload=meeting, cause=cause
+            )
             for meeting, _ in plan.upserts
         ]
         out += [
-            MeetingRemoved.build(key=removal.meeting_id, payload=removal, cause=cause)
+            MeetingRemoved.build(
+                key=syncer_record_key(removal.meeting_id), payload=removal, cause=cause
+            )
             for removal in plan.removals
         ]
         await self._publisher.publish_all(out)  # acknowledged by Kafka before state moves on

@@ -47,6 +47,7 @@ from shared.contracts.meetings import (
     Person,
     RemovalReason,
     meeting_id_for,
+    writer_record_key,
 )
 from shared.contracts.outcomes import (
     CommandFailed,
@@ -301,10 +302,14 @@ class WriterHandlers:
                 manager_id=owned.manager_id,
                 graph_event_id=owned.graph_event_id,
                 reason=RemovalReason.DELETED,
+                created_in_smvue=True,
+                smvue_command_id=owned.command_id,
                 version=next_version(datetime.now(UTC)),
             )
             await self._publisher.publish(
-                MeetingRemoved.build(key=owned.meeting_id, payload=removal, cause=command)
+                MeetingRemoved.build(
+                    key=writer_record_key(owned.meeting_id), payload=removal, cause=command
+                )
             )
         await self._audit_write(
             command, connection_id, Answer({}, request_id), [owned.graph_event_id, owned.meeting_id]
@@ -398,7 +403,9 @@ class WriterHandlers:
         if cancelled:
             meeting = meeting.model_copy(update={"is_cancelled": True})
         await self._publisher.publish(
-            MeetingUpserted.build(key=meeting.meeting_id, payload=meeting, cause=command)
+            MeetingUpserted.build(
+                key=writer_record_key(meeting.meeting_id), payload=meeting, cause=command
+            )
         )
 
     async def _audit_write(
