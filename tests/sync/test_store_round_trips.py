@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from services.syncer.adapters.graph_calendar import RoundResult
 from services.syncer.adapters.store import INDEXES, SyncerStore
@@ -24,37 +24,12 @@ from shared.audit import AuditLog
 from shared.contracts.envelope import Envelope
 from shared.infra.endpoints import InfraEndpoints
 from shared.mongo import ensure_indexes
+from tests.fixtures.commands import Commands
 
 pytestmark = pytest.mark.integration
 
 CID = "conn-ann"
 OWNER = "ann@contoso.test"
-
-
-class Commands(monitoring.CommandListener):
-    """Every command the client sent (a round trip each), by name."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.counting = False
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.counting:
-            self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        return None
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        return None
-
-    def measure(self) -> None:
-        self.names.clear()
-        self.counting = True
-
-    def count(self) -> int:
-        self.counting = False
-        return len(self.names)
 
 
 class Kafka:

@@ -29,12 +29,14 @@ Consumers rely on the payload's `meeting_id`, never on the record key.
 
 `apply_write` is the reference semantics of a write on one document (the adapter performs
 the same as MongoDB updates); the unit tests fold events through it in every order.
+`coalesce` turns a batch of writes into one write per document with the same effect, so
+the projector applies a batch as one unordered bulk write (ADR 0007).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.contracts.connections import ConnectionSnapshot
@@ -150,3 +152,19 @@ def fold(writes: Iterable[VersionedWrite]) -> dict[str, Document]:
     for write in writes:
         docs[write.doc_id] = apply_write(docs.get(write.doc_id), write)
     return docs
+
+
+def coalesce(writes: Iterable[VersionedWrite]) -> list[VersionedWrite]:
+    """One write per document, with the same effect on any stored document as applying
+    `writes` in order: the newest version's write (the first of equal ones — a later equal
+    one is a duplicate), carrying every sticky update of the batch merged in order (sticky
+    updates apply whatever the versions, the last value of a field wins)."""
+    newest: dict[str, VersionedWrite] = {}
+    sticky: dict[str, dict[str, Any]] = {}
+    for write in writes:
+        current = newest.get(write.doc_id)
+        if current is None or supersedes(current.version, write.version):
+            newest[write.doc_id] = write
+        if write.sticky:
+            sticky.setdefault(write.doc_id, {}).update(write.sticky)
+    return [replace(write, sticky=sticky.get(doc_id)) for doc_id, write in newest.items()]
