@@ -15,6 +15,7 @@ from pymongo import AsyncMongoClient
 
 from services.syncer.adapters.graph_calendar import RoundResult
 from services.syncer.adapters.store import INDEXES, SyncerStore
+from services.syncer.domain.kept import AddressHasher
 from services.syncer.domain.window import Window
 from services.syncer.rounds import RoundRunner
 from services.syncer.settings import SyncerSettings
@@ -104,7 +105,14 @@ async def counted(
 
 def runner(store: SyncerStore, graph: Graph) -> RoundRunner:
     kafka = Kafka()
-    return RoundRunner(store, graph, kafka, AuditLog(kafka, "syncer"), SyncerSettings())  # type: ignore[arg-type]
+    return RoundRunner(
+        store,
+        graph,  # type: ignore[arg-type]
+        kafka,
+        AuditLog(kafka, "syncer"),
+        SyncerSettings(),
+        hasher=AddressHasher.derived_from({"k1": b"k" * 32}, "k1"),
+    )
 
 
 async def test_an_import_costs_a_fixed_number_of_round_trips_not_two_per_event(
