@@ -256,9 +256,10 @@ async def test_writer_then_syncer_shows_one_meeting_created_in_smvue(
         ]
 
     items = await eventually(lambda: dashboard(api), merged)
+    # Made by SMVue, whatever the syncer's later snapshot says (issue 9: source smvue).
     assert [(i["source"], i["smvue_command_id"]) for i in items] == [
-        ("outlook", "cmd-1"),
-        ("outlook", "cmd-2"),
+        ("smvue", "cmd-1"),
+        ("smvue", "cmd-2"),
     ]
     assert items[0]["meeting_id"] == meeting_id_for(CID, "w1")
 
