@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -70,6 +71,7 @@ async def serve(
             access_log=False,
         )
         server = uvicorn.Server(config)
+        _stop_on_signals(server)
         task = asyncio.create_task(server.serve())
         while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers a flag only
             await asyncio.sleep(0.05)
@@ -81,4 +83,20 @@ async def serve(
             if state_file is not None:
                 with contextlib.suppress(OSError):
                     persistence.save_file(state, state_file)
-                    print(f"state saved to {state_file}", file=sys.stderr)
+                    print(f"state saved to {state_file}", file=sys.stderr, flush=True)
+
+
+def _stop_on_signals(server: uvicorn.Server) -> None:
+    """SIGINT/SIGTERM stop the server and then `serve` saves the state. uvicorn's own
+    handling re-raises the signal once it has shut down, which killed the process before
+    the state was written (issue 9: the demo came back with an empty emulator while
+    MongoDB still had connected users)."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        server.force_exit = server.should_exit  # a second signal: stop waiting for requests
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]

@@ -4,6 +4,13 @@ Order: local Kafka + MongoDB → topics → the Graph/identity emulator (HTTPS, 
 state kept in `.smvue/emulator-state.json`) seeded with a demo tenant → the four services
 as separate processes, configured exactly as production would be, only pointed at the
 emulator. Ctrl-C stops the services, the emulator and the infrastructure, in that order.
+
+A restarted demo keeps everything or starts clean, never half (issue 9): the emulator saves
+its state whenever it is stopped (SIGTERM from this runner on Ctrl-C, or SIGINT) and
+reloads it (the runner removes the file once it is loaded, so only a stop writes one); and
+when there is no saved state (the first run, a deleted file, an emulator that was
+killed), the demo's MongoDB database is dropped before the services start, so no
+connection points at tokens the emulator no longer knows.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ import ssl
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+from pymongo import AsyncMongoClient
 
 from shared.dev.demo_cloud import DEMO_PERSONAL, DEMO_USERS, DemoCloud, ensure_demo_cloud
 from shared.dev.processes import Child, ProcessGroup
@@ -72,6 +81,9 @@ async def run_dev(keep_infra: bool = False) -> int:
     )
     created = await create_topics(base)
     print(f"topics ready ({len(created)} created)", flush=True)
+    state_file = home / "emulator-state.json"
+    if await start_clean_without_state(state_file, base):
+        print(f"no saved emulator state: starting clean ({base.mongodb_database} dropped)")
 
     group = ProcessGroup()
     stop = asyncio.Event()
@@ -90,7 +102,7 @@ async def run_dev(keep_infra: bool = False) -> int:
                     "--port",
                     str(EMULATOR_PORT),
                     "--state",
-                    str(home / "emulator-state.json"),
+                    str(state_file),
                     "--ca-out",
                     str(ca_bundle),
                 ],
@@ -104,6 +116,9 @@ async def run_dev(keep_infra: bool = False) -> int:
         tls = ssl.create_default_context(cafile=str(ca_bundle))
         async with asyncio.timeout(60):
             await _wait_for(f"{emulator_url}/_emulator/clock", tls)
+        # Loaded: the file is stale from now on. The emulator writes it again when stopped;
+        # if it never is (killed), the next start finds none and starts clean.
+        await asyncio.to_thread(state_file.unlink, missing_ok=True)
         redirect_uri = f"http://127.0.0.1:{base.ingress_port}/oauth/outlook/callback"
         async with httpx.AsyncClient(base_url=emulator_url, verify=tls) as control:
             cloud = await ensure_demo_cloud(control, redirect_uri)
@@ -135,6 +150,21 @@ async def run_dev(keep_infra: bool = False) -> int:
         if not keep_infra:
             await asyncio.to_thread(infra.down)
         print("stopped", flush=True)
+
+
+async def start_clean_without_state(state_file: Path, settings: Settings) -> bool:
+    """Without the emulator's saved state, the services' data is dropped too (True then,
+    if there was any): the emulator will know none of the connections' tokens."""
+    if await asyncio.to_thread(state_file.exists):
+        return False
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
+    try:
+        had_data = settings.mongodb_database in await mongo.list_database_names()
+        if had_data:
+            await mongo.drop_database(settings.mongodb_database)
+        return had_data
+    finally:
+        await mongo.close()
 
 
 def service_env(
