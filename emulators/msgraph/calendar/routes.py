@@ -27,6 +27,7 @@ from emulators.msgraph.calendar.ids import (
     inward,
     parse_prefer,
 )
+from emulators.msgraph.calendar.query import refine
 from emulators.msgraph.calendar.serialize import render
 from emulators.msgraph.calendar.store import CalendarStore, Instance, not_found
 from emulators.msgraph.calendar.timezones import iso_utc, parse_query_time, zone
@@ -181,7 +182,27 @@ def _next_link(request: Request, skip: int) -> str:
 
 def _json(content: Any, status: int = 200, applied: list[str] | None = None) -> JSONResponse:
     headers = {"Preference-Applied": ", ".join(applied)} if applied else None
+    if isinstance(content, dict) and isinstance(content.get("value"), list):
+        for item in content["value"]:  # @odata.context once per answer, not per item
+            if isinstance(item, dict):
+                item.pop("@odata.context", None)
     return JSONResponse(content, status_code=status, headers=headers)
+
+
+def _context(request: Request, user: User, tail: str) -> dict[str, str]:
+    """A collection answer's one `@odata.context` (Graph: `$metadata#users('id')/events`)."""
+    return {
+        "@odata.context": f"{_state(request).base_url}/v1.0/$metadata#users('{user.id}')/{tail}"
+    }
+
+
+def _filter_doc(request: Request, item: Instance) -> dict[str, Any]:
+    """An item as `$filter`/`$orderby` see it: UTC, every extended property expanded."""
+    ids = {
+        str(p.get("id", "")).lower()
+        for p in item.event.data.get("singleValueExtendedProperties") or []
+    }
+    return _render(request, item, None, expand_property_ids=ids or None)
 
 
 def _render(request: Request, item: Instance, tz: str | None, **kw: Any) -> dict[str, Any]:
@@ -283,14 +304,23 @@ def _calendar_json(user: User) -> dict[str, Any]:
         "isRemovable": False,
         "isTallyingResponses": True,
         "allowedOnlineMeetingProviders": ["teamsForBusiness"] if user.teams_licence else [],
-        "defaultOnlineMeetingProvider": "teamsForBusiness" if user.teams_licence else "none",
+        # onlineMeetingProviderType members only (CSDL): "unknown" when Teams isn't allowed.
+        "defaultOnlineMeetingProvider": "teamsForBusiness" if user.teams_licence else "unknown",
         "owner": {"name": user.display_name, "address": user.mail},
     }
 
 
+def _selected(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """`$select` on an entity: the named properties (and the always-present `id`)."""
+    select = _select(request)
+    if not select:
+        return body
+    return {k: v for k, v in body.items() if k in select or k == "id" or k.startswith("@odata")}
+
+
 @_both("/calendar", ["GET"])
 async def get_calendar(request: Request, principal: Caller) -> JSONResponse:
-    return _json(_calendar_json(_mailbox(request, principal)))
+    return _json(_selected(request, _calendar_json(_mailbox(request, principal))))
 
 
 @_both("/calendars", ["GET"])
@@ -301,7 +331,7 @@ async def list_calendars(request: Request, principal: Caller) -> JSONResponse:
             "@odata.context": (
                 f"{_state(request).base_url}/v1.0/$metadata#users('{user.id}')/calendars"
             ),
-            "value": [_calendar_json(user)],
+            "value": [_selected(request, _calendar_json(user))],
         }
     )
 
@@ -316,10 +346,12 @@ async def list_events(request: Request, principal: Caller) -> JSONResponse:
         (store.instance(user.id, e.id) for e in store.events_of(user.id)),
         key=lambda i: (i.start, i.id),
     )
+    items = refine(request, items, lambda i: _filter_doc(request, i))
     page, next_link = _paged(request, items)
     select, expand = _select(request), _expand_ids(request)
     body: dict[str, Any] = {
-        "value": [_render(request, i, tz, select=select, expand_property_ids=expand) for i in page]
+        **_context(request, user, "events"),
+        "value": [_render(request, i, tz, select=select, expand_property_ids=expand) for i in page],
     }
     if next_link:
         body["@odata.nextLink"] = next_link
@@ -415,7 +447,7 @@ async def list_instances(event_id: str, request: Request, principal: Caller) -> 
     ]
     if not items:
         _store(request).get(user.id, event_id)  # 404 when the series doesn't exist
-    return _list_answer(request, items, tz, applied)
+    return _list_answer(request, user, f"events('{event_id}')/instances", items, tz, applied)
 
 
 @_both("/calendarView", ["GET"])
@@ -425,15 +457,26 @@ async def calendar_view(request: Request, principal: Caller) -> JSONResponse:
     start, end = _window(request)
     applied: list[str] = []
     tz = _time_zone(request, applied)
-    return _list_answer(request, _store(request).instances(user.id, start, end), tz, applied)
+    items = refine(
+        request, _store(request).instances(user.id, start, end), lambda i: _filter_doc(request, i)
+    )
+    return _list_answer(request, user, "calendarView", items, tz, applied)
 
 
 def _list_answer(
-    request: Request, items: list[Instance], tz: str | None, applied: list[str]
+    request: Request,
+    user: User,
+    context: str,
+    items: list[Instance],
+    tz: str | None,
+    applied: list[str],
 ) -> JSONResponse:
     page, next_link = _paged(request, items)
     select = _select(request)
-    body: dict[str, Any] = {"value": [_render(request, i, tz, select=select) for i in page]}
+    body: dict[str, Any] = {
+        **_context(request, user, context),
+        "value": [_render(request, i, tz, select=select) for i in page],
+    }
     if next_link:
         body["@odata.nextLink"] = next_link
     return _json(body, applied=applied)
@@ -442,8 +485,14 @@ def _list_answer(
 _NOT_ON_DELTA = ("$select", "$expand", "$filter", "$orderby", "$search")
 
 
+# The SDKs spell the function call `delta()` or `microsoft.graph.delta()` (OData's bound
+# function syntax); Graph answers all three alike.
 @_both("/calendarView/delta", ["GET"])
+@_both("/calendarView/delta()", ["GET"])
+@_both("/calendarView/microsoft.graph.delta()", ["GET"])
 @_both("/calendar/calendarView/delta", ["GET"])
+@_both("/calendar/calendarView/delta()", ["GET"])
+@_both("/calendar/calendarView/microsoft.graph.delta()", ["GET"])
 async def calendar_view_delta(request: Request, principal: Caller) -> JSONResponse:
     """event: delta on a calendarView (docs: /graph/api/event-delta, /graph/delta-query-events)."""
     user = _mailbox(request, principal)

@@ -98,7 +98,6 @@ def render(
         "lastModifiedDateTime": iso_utc(item.modified),
         "changeKey": item.change_key,
         "categories": data.get("categories") or [],
-        "transactionId": event.transaction_id,
         "originalStartTimeZone": data.get("originalStartTimeZone") or event.start_tz,
         "originalEndTimeZone": data.get("originalEndTimeZone") or event.end_tz,
         "iCalUId": event.ical_uid,
@@ -140,6 +139,8 @@ def render(
         "organizer": organizer,
         "onlineMeeting": online,
     }
+    if event.transaction_id is not None:  # Graph's answers carry it only when it was set
+        out["transactionId"] = event.transaction_id  # (user-post-events examples)
     if item.original_start is not None:
         out["originalStart"] = iso_utc(item.original_start)
     if select and "cancelledOccurrences" in select and item.kind == "seriesMaster":

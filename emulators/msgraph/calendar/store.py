@@ -73,8 +73,8 @@ ATTENDEE_TYPES = frozenset({"required", "optional", "resource"})
 BODY_TYPES = frozenset({"text", "html"})
 # What Graph does for a Teams meeting asked by a user who can't have one. Issues on the Graph
 # docs repo report a 201 with isOnlineMeeting false / provider unknown / no onlineMeeting
-# (microsoftgraph/microsoft-graph-docs#9741, #22355), others a 400 (#7864). "error" (default)
-# answers 400; "silent" reproduces the quiet downgrade.
+# (microsoftgraph/microsoft-graph-docs#9741, #22355), others a 400 (#7864). "silent" (the
+# default, as Graph does) makes the event without a meeting; "error" answers 400.
 UnlicensedTeams = Literal["error", "silent"]
 
 
@@ -118,7 +118,7 @@ class CalendarStore:
         # calendarView delta tokens older than this are gone (410). Outlook's limit is a cache
         # size, not a fixed age (delta-query-overview "Token duration"); 7 days like directory.
         self.delta_token_max_age = timedelta(days=7)
-        self.unlicensed_teams: UnlicensedTeams = "error"
+        self.unlicensed_teams: UnlicensedTeams = "silent"
         # Fault knob: the next N list or delta pages come back empty, with a nextLink to the
         # same items (a client must follow a nextLink whatever the page holds).
         self.empty_pages = 0
@@ -514,7 +514,7 @@ class CalendarStore:
         self.tombstones.clear()
         self.moves.clear()
         self.delta_token_max_age = timedelta(days=7)
-        self.unlicensed_teams = "error"
+        self.unlicensed_teams = "silent"
         self.empty_pages = 0
 
     def tombstones_since(self, user_id: str, since: datetime) -> list[str]:

@@ -64,9 +64,10 @@ def prep_body(prep_url: str) -> dict[str, str]:
     }
 
 
-def new_event(request: ScheduleMeetingRequest) -> dict[str, Any]:
+def new_event(request: ScheduleMeetingRequest, *, teams: bool | None = None) -> dict[str, Any]:
     """POST /me/events body. The manager is the organizer (their mailbox makes the event);
-    the member is the one attendee Outlook invites."""
+    the member is the one attendee Outlook invites. `teams` False: without the Teams link
+    even if asked (the calendar can't have one)."""
     start = local_start(request.start, request.time_zone)
     end = start + timedelta(minutes=request.meeting_type.minutes)
     body: dict[str, Any] = {
@@ -84,7 +85,7 @@ def new_event(request: ScheduleMeetingRequest) -> dict[str, Any]:
         "transactionId": transaction_id_for(request.command_id),
         "singleValueExtendedProperties": [{"id": SMVUE_TAG_ID, "value": request.command_id}],
     }
-    if request.add_teams_link:
+    if request.add_teams_link if teams is None else teams:
         body["isOnlineMeeting"] = True
         body["onlineMeetingProvider"] = TEAMS_PROVIDER
         body["location"] = {"displayName": TEAMS_LOCATION}  # as Outlook labels one
