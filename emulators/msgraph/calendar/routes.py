@@ -344,7 +344,7 @@ async def list_events(request: Request, principal: Caller) -> JSONResponse:
     tz = _time_zone(request, applied)
     items = sorted(
         (store.instance(user.id, e.id) for e in store.events_of(user.id)),
-        key=lambda i: (i.start, i.id),
+        key=lambda i: i.start,  # stable: equal starts stay in creation order
     )
     items = refine(request, items, lambda i: _filter_doc(request, i))
     page, next_link = _paged(request, items)
