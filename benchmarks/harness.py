@@ -317,10 +317,13 @@ class Cloud:
         return minted
 
     def graph(self, mailbox: Mailbox) -> httpx.AsyncClient:
-        """A plain HTTP client acting as the person (or as the Graph floor's reader)."""
-        return self.emulator.client(  # type: ignore[no-any-return]
-            headers={"Authorization": f"Bearer {self.token(mailbox)}"}, timeout=60.0
-        )
+        """A plain HTTP client acting as the person (or as the Graph floor's reader). It
+        reads immutable ids, as the system does (ADR 0015), so its ids match the read model's."""
+        headers = {
+            "Authorization": f"Bearer {self.token(mailbox)}",
+            "Prefer": 'IdType="ImmutableId"',
+        }
+        return self.emulator.client(headers=headers, timeout=60.0)  # type: ignore[no-any-return]
 
 
 @contextlib.asynccontextmanager

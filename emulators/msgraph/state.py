@@ -52,8 +52,8 @@ class EmulatorState:
         self.calendars = CalendarStore(self.clock, self.directory, self.changes)
         self.calendar_delta = DeltaEngine(self.calendars, self.clock)
         self.subscriptions.etag_of = self.calendars.etag_of
-        self.subscriptions.id_of = self._event_id_as
+        self.subscriptions.id_of = self.event_id_as
 
-    def _event_id_as(self, event_id: str, immutable: bool) -> str:
+    def event_id_as(self, event_id: str, immutable: bool) -> str:
         """A stored event id in the form a notification of that subscription carries."""
         return IdForms(self.calendars.moves, immutable).outward(event_id)

@@ -34,6 +34,9 @@ async def _connected(world: World) -> None:
     result = await connect_user(world.emulator, world.settings, "ann", world.cloud.manager.mail)
     assert result.status == "connected"
     await eventually(world.subscriptions, lambda s: len(s) == 1)
+    # The syncer's subscription asked for immutable ids too (its notifications carry them).
+    made = world.emulator.state.subscriptions.subscriptions.values()
+    assert [s.immutable_ids for s in made] == [True]
 
 
 async def _after_move(world: World, graph_id: str) -> list[Doc]:

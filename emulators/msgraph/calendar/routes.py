@@ -148,10 +148,11 @@ def _here(request: Request) -> str:
     return f"{_state(request).base_url}{request.url.path}"
 
 
-# Outlook collections page by 10 unless `$top` asks otherwise, "within the range of 1 and
-# 1000" (List messages / List events, learn.microsoft.com/graph/api/user-list-events); a
-# nextLink carries "all the other query parameters present in the original request"
-# (learn.microsoft.com/graph/paging), and a client follows it until it is absent.
+# Outlook collections page by 10 unless `$top` asks otherwise; List messages states the
+# range, "within the range of 1 and 1000" (learn.microsoft.com/graph/api/user-list-messages),
+# and the emulator applies it to events alike. A nextLink carries "all the other query
+# parameters present in the original request" (learn.microsoft.com/graph/paging), and a
+# client follows it until it is absent.
 MAX_TOP = 1000
 
 
@@ -343,7 +344,7 @@ async def list_events(request: Request, principal: Caller) -> JSONResponse:
     tz = _time_zone(request, applied)
     items = sorted(
         (store.instance(user.id, e.id) for e in store.events_of(user.id)),
-        key=lambda i: (i.start, i.id),
+        key=lambda i: i.start,  # stable: equal starts stay in creation order
     )
     items = refine(request, items, lambda i: _filter_doc(request, i))
     page, next_link = _paged(request, items)
