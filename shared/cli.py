@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from services.projector.ops import app as read_model_app
 from services.syncer.ops import app as connections_app
 from shared.infra.commands import app as infra_app
 from shared.messaging.dlq_cli import app as dlq_app
@@ -30,6 +31,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(connections_app, name="connections")
 app.add_typer(offsets_app, name="offsets")
+app.add_typer(read_model_app, name="read-model")
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

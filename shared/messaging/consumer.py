@@ -122,10 +122,13 @@ def subscribe(
         max_backoff=max_backoff,
     )
     consumers_of(broker).append(consumer)
-    if not batch:  # `dlq redrive` calls the group's own handler with one record
-        register(
-            broker, GroupHandler(group=consumer.group, service=service, spec=spec, handler=handler)
-        )
+    # `dlq redrive` and `read-model rebuild` call the group's own handler (operators).
+    register(
+        broker,
+        GroupHandler(
+            group=consumer.group, service=service, spec=spec, handler=handler, batch=batch
+        ),
+    )
     return consumer
 
 
