@@ -29,7 +29,11 @@ def graph_error(
             },
         }
     }
-    all_headers = {"request-id": request_id, **(headers or {})}
+    all_headers = {
+        "request-id": request_id,
+        "client-request-id": client_request_id or request_id,  # echoed on errors too
+        **(headers or {}),
+    }
     return JSONResponse(status_code=status, content=body, headers=all_headers)
 
 

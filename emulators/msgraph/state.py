@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulators.msgraph.calendar.delta import DeltaEngine
+from emulators.msgraph.calendar.ids import IdForms
 from emulators.msgraph.calendar.store import CalendarStore
 from emulators.msgraph.changes import ChangeFeed
 from emulators.msgraph.clock import Clock
@@ -51,3 +52,8 @@ class EmulatorState:
         self.calendars = CalendarStore(self.clock, self.directory, self.changes)
         self.calendar_delta = DeltaEngine(self.calendars, self.clock)
         self.subscriptions.etag_of = self.calendars.etag_of
+        self.subscriptions.id_of = self._event_id_as
+
+    def _event_id_as(self, event_id: str, immutable: bool) -> str:
+        """A stored event id in the form a notification of that subscription carries."""
+        return IdForms(self.calendars.moves, immutable).outward(event_id)

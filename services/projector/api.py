@@ -25,6 +25,7 @@ from services.projector.api_models import (
 )
 from services.projector.domain.card import card_for
 from services.projector.handlers import PairCadence, Queries
+from shared.contracts.meetings import MeetingSource
 from shared.mongo import Document
 
 DEFAULT_RANGE = timedelta(days=30)
@@ -83,7 +84,9 @@ def one_on_one_view(doc: Document) -> OneOnOneView:
         event_type=doc["event_type"],
         series_master_id=doc.get("series_master_id"),
         is_cancelled=bool(doc.get("is_cancelled")),
-        source=doc["source"],
+        # Where the meeting was made: once SMVue made it, the syncer's later snapshot of
+        # it (source outlook, it can't tell) doesn't change that (issue 9).
+        source=MeetingSource.SMVUE if doc.get("created_in_smvue") else doc["source"],
         created_in_smvue=bool(doc.get("created_in_smvue")),
         smvue_command_id=doc.get("smvue_command_id"),
         version=doc["version"],
@@ -147,7 +150,9 @@ def query_router(queries: Queries, auth: Callable[..., None]) -> APIRouter:
             str | None, Query(alias="to", description="ISO 8601; default `from` + 30 days.")
         ] = None,
     ) -> OneOnOneList:
-        """Meetings overlapping [from, to), by start; cancelled ones flagged `is_cancelled`."""
+        """Meetings overlapping [from, to), by start. Cancelled or deleted in Outlook (or
+        cancelled from SMVue): still listed, flagged `is_cancelled` (cadence history); no
+        longer a 1:1 (a third person, private, off the team): not listed."""
         start, end = resolve_range(raw_from, raw_to, queries.clock())
         docs = await queries.one_on_ones(manager_id, start, end)
         return OneOnOneList(

@@ -42,8 +42,13 @@ class OneOnOneView(ApiModel):
     join_url: str | None
     event_type: Literal["singleInstance", "occurrence", "exception", "seriesMaster"]
     series_master_id: str | None
-    is_cancelled: bool = Field(description="Cancelled in Outlook; still listed, flagged.")
-    source: MeetingSource = Field(description="Who published the latest snapshot.")
+    is_cancelled: bool = Field(
+        description="Cancelled or deleted (in Outlook, or from SMVue); still listed, flagged."
+    )
+    source: MeetingSource = Field(
+        description="`smvue`: scheduled from SMVue (also after changes in Outlook); "
+        "`outlook`: found in the calendar."
+    )
     created_in_smvue: bool = Field(description="Scheduled from SMVue (sticky once known).")
     smvue_command_id: str | None
     version: int

@@ -5,7 +5,6 @@ from __future__ import annotations
 from services.projector.adapters.pointer import FollowingDatabase
 from services.projector.adapters.read_model import (
     INDEXES,
-    CadenceStore,
     ConnectionStore,
     MeetingStore,
 )
@@ -29,10 +28,12 @@ def build_service(settings: Settings) -> Service:
     # The read model's database is the one the pointer names (ADR 0011: rebuild + switch).
     following = FollowingDatabase(mongo, settings.mongodb_database)
     db = following.stores()
-    meetings, cadence, connections = MeetingStore(db), CadenceStore(db), ConnectionStore(db)
+    meetings, connections = MeetingStore(db), ConnectionStore(db)
 
-    handlers = ProjectorHandlers(meetings, cadence, connections)
-    subscribe(broker, settings, MEETINGS, SERVICE, handlers.on_meeting)
+    handlers = ProjectorHandlers(meetings, connections)
+    # Meeting records in batches (one bulk write each, ADR 0007); connection records are
+    # few and go one by one.
+    subscribe(broker, settings, MEETINGS, SERVICE, handlers.on_meetings, batch=True)
     subscribe(broker, settings, CONNECTIONS, SERVICE, handlers.on_connection)
 
     async def mongo_ready() -> bool:
@@ -41,7 +42,7 @@ def build_service(settings: Settings) -> Service:
     app = create_ops_app(SERVICE, {"mongodb": mongo_ready}, title="SMVue 1:1 read model")
     app.include_router(
         query_router(
-            Queries(meetings, cadence, connections),
+            Queries(meetings, connections),
             require_service_token(settings.service_tokens),
         )
     )

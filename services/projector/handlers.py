@@ -1,10 +1,15 @@
 """The projector's seam: meeting and connection events into the read model, and the
 queries behind the HTTP routes.
 
-Each meeting event is one versioned write on its document, then the cadence of every pair
-the meeting counted for (before and after the write) is computed again from the pair's
-meetings. That recompute also runs for a stale or duplicate event: it is idempotent, and a
-redelivery after a crash between the two writes then repairs the cadence document.
+Meeting events come in batches (the consumer engine's `batch=True`, one partition's
+records at a time): each becomes a versioned write, the batch is coalesced to one write per
+meeting (`merge.coalesce`, same effect as applying them in order) and applied as one
+unordered bulk write — one MongoDB round trip per batch, two when it carries a writer's
+sticky flag. Versions only grow, so a redelivered or replayed batch changes nothing, and
+the offsets are committed after the batch is applied (the engine's watermark).
+
+Cadence is not stored: it is derived from `one_on_ones` when it is asked for (`Queries`),
+relative to the time of the request (ADR 0007).
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from typing import Any
 from pymongo.errors import ConnectionFailure
 
 from services.projector.adapters.read_model import (
-    CadenceStore,
     ConnectionStore,
     MeetingStore,
     MemberInfo,
@@ -26,7 +30,13 @@ from services.projector.adapters.read_model import (
     member_info,
 )
 from services.projector.domain.cadence import Cadence, MeetingTimes, compute_cadence
-from services.projector.domain.merge import connection_write, meeting_tombstone, meeting_upsert
+from services.projector.domain.merge import (
+    VersionedWrite,
+    coalesce,
+    connection_write,
+    meeting_tombstone,
+    meeting_upsert,
+)
 from shared.contracts.connections import (
     ConnectionAttemptFailed,
     ConnectionConnected,
@@ -71,50 +81,30 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def pair_cadence(meetings: MeetingStore, pair: Pair, now: datetime) -> PairCadence | None:
-    """The pair's cadence relative to `now`; None when it has no live meeting left."""
-    history = await meetings.pair_history(pair, now)
+def pair_cadence(pair: Pair, history: list[Document], now: datetime) -> PairCadence | None:
+    """The pair's cadence relative to `now` from its history (`MeetingStore.manager_history`);
+    None when it has no live meeting left."""
     if not history:
         return None
     cadence = compute_cadence((_times(doc) for doc in history), now)
     return PairCadence(pair=pair, member=member_info(history), cadence=cadence)
 
 
+def meeting_write(message: MeetingUpserted | MeetingRemoved) -> VersionedWrite:
+    if isinstance(message, MeetingUpserted):
+        return meeting_upsert(message.payload)
+    return meeting_tombstone(message.payload)
+
+
 class ProjectorHandlers:
-    def __init__(
-        self,
-        meetings: MeetingStore,
-        cadence: CadenceStore,
-        connections: ConnectionStore,
-        clock: Clock = utc_now,
-    ) -> None:
+    def __init__(self, meetings: MeetingStore, connections: ConnectionStore) -> None:
         self._meetings = meetings
-        self._cadence = cadence
         self._connections = connections
-        self._clock = clock
 
-    async def on_meeting(self, message: MeetingUpserted | MeetingRemoved) -> None:
+    async def on_meetings(self, messages: list[MeetingUpserted | MeetingRemoved]) -> None:
+        """A batch of one partition's meeting records, in offset order."""
         async with _mongo_outage_is_retryable():
-            if isinstance(message, MeetingUpserted):
-                write = meeting_upsert(message.payload)
-                pair_after: Pair | None = Pair(
-                    message.payload.manager_id, message.payload.member.email.lower()
-                )
-            else:
-                write = meeting_tombstone(message.payload)
-                pair_after = None
-            result = await self._meetings.apply(write)
-            pairs = {p for p in (result.pair_before, pair_after) if p is not None}
-            for pair in sorted(pairs, key=lambda p: (p.manager_id, p.member_email)):
-                await self._refresh_cadence(pair)
-
-    async def _refresh_cadence(self, pair: Pair) -> None:
-        now = self._clock()
-        computed = await pair_cadence(self._meetings, pair, now)
-        if computed is None:
-            await self._cadence.delete(pair)
-        else:
-            await self._cadence.put(pair, computed.member, computed.cadence, now)
+            await self._meetings.apply(coalesce(meeting_write(m) for m in messages))
 
     async def on_connection(
         self,
@@ -131,14 +121,9 @@ class Queries:
     """What the HTTP routes read: the dashboard, cadence relative to now, the card."""
 
     def __init__(
-        self,
-        meetings: MeetingStore,
-        cadence: CadenceStore,
-        connections: ConnectionStore,
-        clock: Clock = utc_now,
+        self, meetings: MeetingStore, connections: ConnectionStore, clock: Clock = utc_now
     ) -> None:
         self._meetings = meetings
-        self._cadence = cadence
         self._connections = connections
         self.clock = clock
 
@@ -146,11 +131,12 @@ class Queries:
         return await self._meetings.in_range(manager_id, start, end)
 
     async def cadence(self, manager_id: str, now: datetime) -> list[PairCadence]:
-        """Every pair the manager has, recomputed relative to `now`."""
+        """Every pair the manager has a live meeting with, by member e-mail, computed
+        relative to `now` (two queries, whatever the number of pairs)."""
+        history = await self._meetings.manager_history(manager_id, now)
         results = []
-        for doc in await self._cadence.for_manager(manager_id):
-            pair = Pair(doc["manager_id"], doc["member_email"])
-            computed = await pair_cadence(self._meetings, pair, now)
+        for member_email in sorted(history):
+            computed = pair_cadence(Pair(manager_id, member_email), history[member_email], now)
             if computed is not None:
                 results.append(computed)
         return results

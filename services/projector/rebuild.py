@@ -37,7 +37,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.projector.adapters.pointer import CONTROL, Pointer, ReadModelControl
-from services.projector.adapters.read_model import CADENCE, CONNECTIONS, ONE_ON_ONES
+from services.projector.adapters.read_model import CONNECTIONS, ONE_ON_ONES
 from shared.messaging.admin import topic_partitions
 from shared.messaging.failures import backoff, is_transient
 from shared.messaging.handler_table import GroupHandler, handlers_of
@@ -46,22 +46,10 @@ from shared.mongo import Document
 from shared.observability.logging import redact_text
 from shared.settings import Settings
 
-READ_MODEL_COLLECTIONS = (ONE_ON_ONES, CADENCE, CONNECTIONS)
-# Computed relative to the moment of the write (the query API recomputes them relative to
-# the request): a rebuild made later legitimately differs there, so they are not compared.
-NOT_COMPARED: Mapping[str, frozenset[str]] = {
-    CADENCE: frozenset(
-        {
-            "computed_at",
-            "last_held",
-            "next_scheduled",
-            "held_last_90_days",
-            "median_interval_days",
-            "overdue_horizon_days",
-            "overdue",
-        }
-    ),
-}
+READ_MODEL_COLLECTIONS = (ONE_ON_ONES, CONNECTIONS)
+# Fields written from the moment of the write rather than from the records (none today:
+# cadence is computed at query time); a rebuild made later would differ there.
+NOT_COMPARED: Mapping[str, frozenset[str]] = {}
 _POLL_MS = 500
 _MAX_RECORDS = 1000
 

@@ -8,6 +8,7 @@ import asyncio
 
 from services.syncer.adapters import store as syncer_store
 from services.syncer.adapters.graph_calendar import GraphCalendar
+from services.syncer.domain.kept import AddressHasher
 from services.syncer.handlers import SyncerHandlers
 from services.syncer.rounds import RoundRunner
 from services.syncer.settings import SyncerSettings
@@ -18,7 +19,7 @@ from shared.connections import registry as connection_registry
 from shared.connections.events import ConnectionEvents
 from shared.contracts.topics import CONNECTION_COMMANDS, CONNECTIONS, NOTIFICATIONS, ROSTER
 from shared.credentials import vault as token_vault
-from shared.credentials.cipher import TokenCipher
+from shared.credentials.cipher import TokenCipher, configured_keys
 from shared.graph.client import GraphClient, create_http_client
 from shared.identity.token_source import VaultTokenSource
 from shared.messaging.broker import create_broker
@@ -48,7 +49,14 @@ def build_service(settings: Settings, syncer_settings: SyncerSettings | None = N
     handlers = SyncerHandlers(
         store=store,
         graph=graph,
-        rounds=RoundRunner(store, graph, publisher, audit, tuning),
+        rounds=RoundRunner(
+            store,
+            graph,
+            publisher,
+            audit,
+            tuning,
+            hasher=AddressHasher.derived_from(*configured_keys(settings)),
+        ),
         subscriptions=SubscriptionKeeper(store, graph, publisher, audit, settings, tuning),
         registry=connection_registry.ConnectionRegistry(db),
         events=ConnectionEvents(publisher, audit),

@@ -317,6 +317,9 @@ class SyncerHandlers:
         if ready is not None:  # the card: "your 1:1s are ready"
             await self.events.publish("status_changed", ready, cause=cause)
         await self.subscriptions.ensure(cid, user_id, cause)
+        # What changed between the import's delta and the subscription's creation was never
+        # notified: one more (incremental) delta round picks it up.
+        await self.store.request(cid, Job.ROUND.value, _now())
 
     async def _recreate(self, cid: str, user_id: str, cause: Envelope | None) -> None:
         await self.subscriptions.recreate(cid, user_id, cause)

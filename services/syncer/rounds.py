@@ -11,6 +11,8 @@ from typing import Any
 
 from services.syncer.adapters.graph_calendar import GraphCalendar
 from services.syncer.adapters.store import SyncerStore
+from services.syncer.domain import kept
+from services.syncer.domain.kept import AddressHasher
 from services.syncer.domain.one_on_one import TeamMemberRef
 from services.syncer.domain.reconcile import Plan, Published, plan_round
 from services.syncer.domain.window import Window, needs_new_round, window_for
@@ -18,9 +20,14 @@ from services.syncer.settings import SyncerSettings
 from shared.audit import AuditLog
 from shared.contracts.audit import AuditOperation, AuditOutcome
 from shared.contracts.envelope import Envelope
-from shared.contracts.meetings import MeetingRemoved, MeetingUpserted, meeting_id_for
+from shared.contracts.meetings import (
+    MeetingRemoved,
+    MeetingUpserted,
+    meeting_id_for,
+    syncer_record_key,
+)
 from shared.graph.errors import GraphError, GraphGone
-from shared.graph.event import parse_delta_item
+from shared.graph.event import GraphEvent, RemovedEntry, parse_delta_item
 from shared.messaging.publisher import Publisher
 from shared.observability.logging import get_logger
 
@@ -54,7 +61,10 @@ class RoundRunner:
         publisher: Publisher,
         audit: AuditLog,
         settings: SyncerSettings,
+        *,
+        hasher: AddressHasher,
     ) -> None:
+        self._hasher = hasher
         self._store = store
         self._graph = graph
         self._publisher = publisher
@@ -157,32 +167,70 @@ class RoundRunner:
     async def reevaluate(
         self, state: dict[str, Any], *, cause: Envelope | None = None
     ) -> RoundOutcome:
-        """Re-decides every stored event (after a roster change) without calling Graph."""
-        items = [
-            parse_delta_item(doc["event"]) for doc in await self._store.items(str(state["_id"]))
-        ]
-        plan = await self._plan(state, items, full=True, now=datetime.now(UTC))
+        """Re-decides the stored events after a roster change. The 1:1s are kept whole;
+        of an event with one other person only a hash of their address is kept: when the
+        new team has that address, the event is read from Graph again (only then). Nothing
+        else can become a 1:1 by a roster change."""
+        connection_id = str(state["_id"])
+        team = team_of(await self._store.roster(str(state["user_id"])))
+        items: list[GraphEvent | RemovedEntry] = []
+        unchanged: set[str] = set()
+        for doc in await self._store.items(connection_id):
+            event_id = str(doc["event_id"])
+            kind = doc.get("kind", kept.ONE_ON_ONE if "event" in doc else kept.NEVER)
+            if kind in (kept.ONE_ON_ONE, kept.CANCELLED):
+                items.append(parse_delta_item(doc["event"]))
+            elif kind == kept.CANDIDATE and self._hasher.matches(doc["other"], sorted(team)):
+                fresh = await self._graph.event(connection_id, event_id)
+                items.append(
+                    RemovedEntry(id=event_id) if fresh is None else parse_delta_item(fresh)
+                )
+            else:
+                unchanged.add(event_id)
+        plan = await self._plan(state, items, full=True, now=datetime.now(UTC), unchanged=unchanged)
         await self._apply(state, plan, full=False, cause=cause)
         return RoundOutcome(len(plan.upserts), len(plan.removals), 0, True)
 
     async def _plan(
-        self, state: dict[str, Any], items: list[Any], *, full: bool, now: datetime
+        self,
+        state: dict[str, Any],
+        items: list[Any],
+        *,
+        full: bool,
+        now: datetime,
+        unchanged: set[str] | None = None,
     ) -> Plan:
         connection_id = str(state["_id"])
         manager_id = str(state["user_id"])
         # Only the meetings this round names (and, for a full round, the live ones it may
         # have to retract): not every meeting ever published.
         named = sorted({meeting_id_for(connection_id, item.id) for item in items})
-        published = {
+        published: dict[str, Published] = {
             meeting_id: Published(
                 event_id=str(doc["event_id"]),
                 version=int(doc.get("version", 0)),
                 content_hash=doc.get("hash"),
                 live=bool(doc.get("live", True)),
+                cancelled=bool(doc.get("cancelled")),
             )
             for meeting_id, doc in (
                 await self._store.published(connection_id, named, live=full)
             ).items()
+        }
+        # A live 1:1 the round lists as removed is published as cancelled: from what is kept.
+        removed_live = [
+            item.id
+            for item in items
+            if isinstance(item, RemovedEntry)
+            and (held := published.get(meeting_id_for(connection_id, item.id))) is not None
+            and held.live
+        ]
+        kept_one_on_ones = {
+            str(doc["event_id"]): GraphEvent.model_validate(doc["event"])
+            for doc in (
+                await self._store.items(connection_id, removed_live) if removed_live else []
+            )
+            if "event" in doc
         }
         return plan_round(
             items,
@@ -193,6 +241,9 @@ class RoundRunner:
             team=team_of(await self._store.roster(manager_id)),
             now=now,
             full=full,
+            hasher=self._hasher,
+            unchanged=unchanged or (),
+            kept_one_on_ones=kept_one_on_ones,
         )
 
     async def _apply(
@@ -200,20 +251,31 @@ class RoundRunner:
     ) -> None:
         connection_id = str(state["_id"])
         out: list[Envelope] = [
-            MeetingUpserted.build(key=meeting.meeting_id, payload=meeting, cause=cause)
+            MeetingUpserted.build(
+                key=syncer_record_key(meeting.meeting_id), payload=meeting, cause=cause
+            )
             for meeting, _ in plan.upserts
         ]
         out += [
-            MeetingRemoved.build(key=removal.meeting_id, payload=removal, cause=cause)
+            MeetingRemoved.build(
+                key=syncer_record_key(removal.meeting_id), payload=removal, cause=cause
+            )
             for removal in plan.removals
         ]
         await self._publisher.publish_all(out)  # acknowledged by Kafka before state moves on
-        marks: list[tuple[str, str, int, str | None]] = [
-            (meeting.meeting_id, meeting.graph_event_id, meeting.version, digest)
+        marks: list[tuple[str, str, int, str | None, bool]] = [
+            (
+                meeting.meeting_id,
+                meeting.graph_event_id,
+                meeting.version,
+                digest,
+                # kept as cancelled (the API lists it, flagged): no full round retracts it
+                plan.store_items.get(meeting.graph_event_id, {}).get("kind") == kept.CANCELLED,
+            )
             for meeting, digest in plan.upserts
         ]
         marks += [
-            (removal.meeting_id, removal.graph_event_id, removal.version, None)
+            (removal.meeting_id, removal.graph_event_id, removal.version, None, False)
             for removal in plan.removals
         ]
         await self._store.apply_round(

@@ -19,7 +19,7 @@ from pymongo.errors import PyMongoError
 
 from services.writer.adapters.outlook import Answer, OutlookCalendar
 from services.writer.adapters.store import Ownership, WriterStore
-from services.writer.domain.failures import Failure, Refused, failure_for
+from services.writer.domain.failures import Failure, Refused, failure_for, refused_over_teams
 from services.writer.domain.outlook_event import (
     CurrentTimes,
     NothingToChange,
@@ -47,15 +47,17 @@ from shared.contracts.meetings import (
     Person,
     RemovalReason,
     meeting_id_for,
+    writer_record_key,
 )
 from shared.contracts.outcomes import (
     CommandFailed,
     CommandFailure,
     CommandResult,
     CommandSucceeded,
+    CommandWarning,
 )
 from shared.contracts.user_errors import UserErrorCode, user_message
-from shared.graph.errors import GraphForbidden, GraphNotFound, GraphPreconditionFailed
+from shared.graph.errors import GraphError, GraphForbidden, GraphNotFound, GraphPreconditionFailed
 from shared.graph.event import GraphEvent
 from shared.graph.meeting import meeting_from_event
 from shared.messaging.failures import Retryable
@@ -136,16 +138,37 @@ class WriterHandlers:
         outcome = CommandSucceeded.build(key=connection_id, payload=result, cause=command)
         await self._publisher.publish(outcome)
         await self._store.finish(request.command_id, kind, outcome.payload.model_dump(mode="json"))
+        log.info(
+            "command succeeded",
+            command_id=request.command_id,
+            kind=kind.value,
+            connection_id=connection_id,
+            warnings=[w.code.value for w in result.warnings] or None,
+        )
 
     # ------------------------------------------------------------------ the three commands
     async def _schedule(self, command: ScheduleMeeting, connection_id: str) -> CommandResult:
         request = command.payload
-        if request.add_teams_link and not await self._outlook.allows_teams(connection_id):
-            raise Refused(
-                UserErrorCode.TEAMS_LICENCE_REQUIRED,
-                "the calendar's allowedOnlineMeetingProviders has no teamsForBusiness",
+        warnings: list[CommandWarning] = []
+        teams = request.add_teams_link
+        if teams and not await self._outlook.allows_teams(connection_id):
+            # The help page: the meeting is made, without the link (as Graph itself would).
+            teams = False
+            warnings.append(
+                _teams_warning(
+                    "the calendar's allowedOnlineMeetingProviders has no teamsForBusiness"
+                )
             )
-        answer = await self._outlook.create(connection_id, new_event(request))
+        try:
+            answer = await self._outlook.create(connection_id, new_event(request, teams=teams))
+        except GraphError as exc:
+            if not (teams and refused_over_teams(exc)):
+                raise
+            # The licence went between the check and the create, and Graph refused rather
+            # than downgrading: nothing was made, so make it without the link.
+            teams = False
+            warnings.append(_teams_warning(f"Graph refused the Teams link: {exc.message}"[:1000]))
+            answer = await self._outlook.create(connection_id, new_event(request, teams=False))
         event = _parse(answer)
         meeting_id = meeting_id_for(connection_id, event.id)
         await self._store.own(
@@ -165,15 +188,10 @@ class WriterHandlers:
         member = Person(email=request.member_email.lower(), display_name=request.member_name)
         await self._publish_meeting(event, connection_id, request.manager_id, member, command)
         join_url = event.online_meeting.join_url if event.online_meeting else None
-        if request.add_teams_link and not join_url:
+        if teams and not join_url:
             # Graph made the event but quietly without Teams: it stays (invitations are
             # out); the person is told the link could not be added.
-            await self._audit_write(command, connection_id, answer, [event.id, meeting_id])
-            raise Refused(
-                UserErrorCode.TEAMS_LICENCE_REQUIRED,
-                "Graph created the meeting without a Teams link",
-                meeting_id=meeting_id,
-            )
+            warnings.append(_teams_warning("Graph created the meeting without a Teams link"))
         await self._audit_write(command, connection_id, answer, [event.id, meeting_id])
         return CommandResult(
             command_id=request.command_id,
@@ -183,6 +201,7 @@ class WriterHandlers:
             graph_event_id=event.id,
             ical_uid=event.ical_uid,
             join_url=join_url,
+            warnings=warnings,
             completed_at=datetime.now(UTC),
         )
 
@@ -194,7 +213,9 @@ class WriterHandlers:
             event = _parse(current)
             if event.start is None or event.end is None:
                 raise Refused(UserErrorCode.INVALID_COMMAND, "the event has no start or end")
-            times = CurrentTimes(event.start.utc(), event.end.utc(), owned.time_zone)
+            times = CurrentTimes(
+                event.start.utc(), event.end.utc(), owned.time_zone, all_day=event.is_all_day
+            )
             try:
                 _, _, patch = reschedule_patch(times, request)
             except NothingToChange as exc:
@@ -247,8 +268,9 @@ class WriterHandlers:
             if not await self._store.begin_cancel(owned.meeting_id, request.command_id):
                 raise Refused(UserErrorCode.EVENT_NOT_FOUND, "the event changed state meanwhile")
         request_id: str | None = None
+        before: GraphEvent | None = None
         try:
-            await self._read_ours(command, connection_id, owned)
+            before = _parse(await self._read_ours(command, connection_id, owned))
             answer = await self._outlook.cancel(
                 connection_id, owned.graph_event_id, request.message
             )
@@ -259,17 +281,36 @@ class WriterHandlers:
             log.info(
                 "cancel resumed: Outlook no longer has the event", command_id=request.command_id
             )
-        removal = MeetingRemoval(
-            meeting_id=owned.meeting_id,
-            connection_id=connection_id,
-            manager_id=owned.manager_id,
-            graph_event_id=owned.graph_event_id,
-            reason=RemovalReason.DELETED,
-            version=next_version(datetime.now(UTC)),
-        )
-        await self._publisher.publish(
-            MeetingRemoved.build(key=owned.meeting_id, payload=removal, cause=command)
-        )
+        if before is not None and before.start is not None and before.end is not None:
+            # Listed as cancelled (the API's `is_cancelled`), kept for cadence history.
+            member = Person(email=owned.member_email, display_name=owned.member_name)
+            await self._publish_meeting(
+                before,
+                connection_id,
+                owned.manager_id,
+                member,
+                command,
+                owned.command_id,
+                cancelled=True,
+            )
+        else:
+            # Resumed, and Outlook no longer has it: only its removal can be said here (the
+            # syncer, which kept the meeting, publishes it as cancelled when it sees it go).
+            removal = MeetingRemoval(
+                meeting_id=owned.meeting_id,
+                connection_id=connection_id,
+                manager_id=owned.manager_id,
+                graph_event_id=owned.graph_event_id,
+                reason=RemovalReason.DELETED,
+                created_in_smvue=True,
+                smvue_command_id=owned.command_id,
+                version=next_version(datetime.now(UTC)),
+            )
+            await self._publisher.publish(
+                MeetingRemoved.build(
+                    key=writer_record_key(owned.meeting_id), payload=removal, cause=command
+                )
+            )
         await self._audit_write(
             command, connection_id, Answer({}, request_id), [owned.graph_event_id, owned.meeting_id]
         )
@@ -346,6 +387,8 @@ class WriterHandlers:
         member: Person,
         command: MeetingCommand,
         created_by: str | None = None,
+        *,
+        cancelled: bool = False,
     ) -> None:
         meeting = meeting_from_event(
             event,
@@ -357,8 +400,12 @@ class WriterHandlers:
             source=MeetingSource.SMVUE,
             smvue_command_id=created_by or command.payload.command_id,
         )
+        if cancelled:
+            meeting = meeting.model_copy(update={"is_cancelled": True})
         await self._publisher.publish(
-            MeetingUpserted.build(key=meeting.meeting_id, payload=meeting, cause=command)
+            MeetingUpserted.build(
+                key=writer_record_key(meeting.meeting_id), payload=meeting, cause=command
+            )
         )
 
     async def _audit_write(
@@ -410,6 +457,11 @@ class WriterHandlers:
         await self._publisher.publish(outcome)
         await self._store.finish(command.payload.command_id, kind, payload.model_dump(mode="json"))
         log.info("command failed", command_id=command.payload.command_id, code=failure.code.value)
+
+
+def _teams_warning(detail: str) -> CommandWarning:
+    code = UserErrorCode.TEAMS_LINK_UNAVAILABLE
+    return CommandWarning(code=code, message=user_message(code), detail=detail)
 
 
 def _parse(answer: Answer) -> GraphEvent:

@@ -22,6 +22,23 @@ def meeting_id_for(connection_id: str, graph_event_id: str) -> str:
     return f"mtg_{digest[:32]}"
 
 
+# The meetings topic is compacted and has two producers: each keeps its own key per meeting
+# (ADR 0009), so compaction keeps every producer's latest record, never one producer's
+# older record instead of the other's newer one. Both keys go to the same partition: the
+# broker's partitioner ignores `WRITER_KEY_SUFFIX` (`shared.messaging.broker`).
+WRITER_KEY_SUFFIX = "#smvue"
+
+
+def syncer_record_key(meeting_id: str) -> str:
+    """The syncer's records of a meeting (what Outlook holds): the meeting id."""
+    return meeting_id
+
+
+def writer_record_key(meeting_id: str) -> str:
+    """The writer's records of a meeting it created (SMVue's own facts about it)."""
+    return f"{meeting_id}{WRITER_KEY_SUFFIX}"
+
+
 class MeetingSource(StrEnum):
     OUTLOOK = "outlook"  # found in the calendar by the syncer
     SMVUE = "smvue"  # created by the writer on a SMVue command
@@ -70,6 +87,12 @@ class MeetingRemoval(Contract):
     manager_id: str
     graph_event_id: str = Field(max_length=512)
     reason: RemovalReason
+    created_in_smvue: bool = Field(
+        default=False,
+        description="The writer's removal of a meeting it created says so, as its upserts do "
+        "(after compaction it may be the writer's only record left).",
+    )
+    smvue_command_id: str | None = None
     version: int = Field(ge=0)
 
 

@@ -11,6 +11,14 @@ from shared.contracts.envelope import Contract, Envelope
 from shared.contracts.user_errors import UserErrorCode
 
 
+class CommandWarning(Contract):
+    """Done, but not all of it: e.g. the meeting was made without the Teams link asked for."""
+
+    code: UserErrorCode
+    message: str = Field(max_length=500, description="The help page's words for the user.")
+    detail: str | None = Field(default=None, max_length=1000, description="For operators.")
+
+
 class CommandResult(Contract):
     command_id: str
     kind: CommandKind
@@ -19,6 +27,7 @@ class CommandResult(Contract):
     graph_event_id: str | None = None
     ical_uid: str | None = None
     join_url: str | None = None
+    warnings: list[CommandWarning] = Field(default_factory=list)
     completed_at: AwareDatetime
 
 

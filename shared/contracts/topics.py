@@ -119,7 +119,7 @@ SUBSCRIPTIONS = TopicSpec(
 MEETINGS = TopicSpec(
     name="smvue.calendar.meetings.v1",
     description="State-carrying 1:1 meeting events with growing versions.",
-    key="meeting id",
+    key="meeting id (syncer); meeting id#smvue (writer): one key per producer, ADR 0009",
     messages=(MeetingUpserted, MeetingRemoved),
     config=dict(_COMPACTED),
 )

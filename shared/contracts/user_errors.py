@@ -17,6 +17,7 @@ class UserErrorCode(StrEnum):
     REAUTHORIZATION_REQUIRED = "reauthorization_required"
     CALENDAR_NOT_CONNECTED = "calendar_not_connected"
     TEAMS_LICENCE_REQUIRED = "teams_licence_required"
+    TEAMS_LINK_UNAVAILABLE = "teams_link_unavailable"  # a warning: the meeting was made
     THROTTLED = "throttled"
     EVENT_NOT_FOUND = "event_not_found"
     NOT_MANAGED_BY_SMVUE = "not_managed_by_smvue"
@@ -36,6 +37,10 @@ USER_MESSAGES: dict[UserErrorCode, str] = {
     UserErrorCode.CALENDAR_NOT_CONNECTED: "Outlook Calendar is not connected",
     UserErrorCode.TEAMS_LICENCE_REQUIRED: (
         "Microsoft Teams link could not be added: your Microsoft 365 license must include Teams"
+    ),
+    UserErrorCode.TEAMS_LINK_UNAVAILABLE: (
+        "The meeting was created without a Microsoft Teams link: ensure your Microsoft 365 "
+        "license includes Teams"
     ),
     UserErrorCode.THROTTLED: (
         "Microsoft 365 is busy right now and asked SMVue to slow down; please try again later"

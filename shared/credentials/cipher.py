@@ -43,13 +43,7 @@ class TokenCipher:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenCipher:
-        if not settings.token_keys or not settings.token_active_key_id:
-            raise CipherConfigError(
-                "token encryption keys are not configured: set SMVUE_TOKEN_KEYS "
-                '(e.g. {"k1": "<base64 32 bytes>"}) and SMVUE_TOKEN_ACTIVE_KEY_ID '
-                "(`smvue-sync keys generate` makes a key)"
-            )
-        return cls(_decode_keys(settings.token_keys), settings.token_active_key_id)
+        return cls(*configured_keys(settings))
 
     def seal(self, connection_id: str, plaintext: bytes) -> Sealed:
         nonce = os.urandom(12)
@@ -66,6 +60,18 @@ class TokenCipher:
             return aead.decrypt(sealed.nonce, sealed.ciphertext, connection_id.encode())
         except InvalidTag as exc:
             raise DecryptionError("ciphertext does not open under its key") from exc
+
+
+def configured_keys(settings: Settings) -> tuple[dict[str, bytes], str]:
+    """The token keys by id and the active key id (also the root of other services' keyed
+    hashes, e.g. the syncer's calendar items, derived per purpose)."""
+    if not settings.token_keys or not settings.token_active_key_id:
+        raise CipherConfigError(
+            "token encryption keys are not configured: set SMVUE_TOKEN_KEYS "
+            '(e.g. {"k1": "<base64 32 bytes>"}) and SMVUE_TOKEN_ACTIVE_KEY_ID '
+            "(`smvue-sync keys generate` makes a key)"
+        )
+    return _decode_keys(settings.token_keys), settings.token_active_key_id
 
 
 def _decode_keys(raw: Mapping[str, SecretStr]) -> dict[str, bytes]:

@@ -32,6 +32,19 @@ from shared.observability.logging import get_logger
 log = get_logger(__name__)
 
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
+# Outlook ids change when an item moves between folders (to Deleted Items and back...);
+# immutable ids don't. The preference applies only to the request it is sent with
+# (learn.microsoft.com/graph/outlook-immutable-id), so every call carries it, the
+# subscription create too (its notifications then carry immutable ids). ADR 0015.
+IMMUTABLE_IDS = 'IdType="ImmutableId"'
+
+
+def with_preferences(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The caller's headers with `Prefer: IdType="ImmutableId"` added to its preferences."""
+    merged = {k: v for k, v in (headers or {}).items() if k.lower() != "prefer"}
+    asked = [v for k, v in (headers or {}).items() if k.lower() == "prefer"]
+    merged["Prefer"] = ", ".join([*asked, IMMUTABLE_IDS])
+    return merged
 
 
 @dataclass(frozen=True)
@@ -127,7 +140,7 @@ class GraphClient:
                 "Authorization": f"Bearer {token}",
                 "client-request-id": str(uuid.uuid4()),
                 "Accept": "application/json",
-                **(headers or {}),
+                **with_preferences(headers),
             }
             try:
                 async with self.limiter.slot(connection_id):

@@ -6,10 +6,31 @@ The HTTP session is our own so that (a) an extra CA bundle (the emulator's) is t
 
 from __future__ import annotations
 
+import warnings
+
 import msal
 import requests
 
 from shared.settings import Settings
+
+
+def ignore_response_mode_warning() -> None:
+    """MSAL warns "response_mode='form_post' is recommended" (RFC 9700 §4.3.1) on every
+    auth code flow that is not form_post. SMVue asks for `response_mode=query` on purpose:
+    its callback is a GET that the emulator and the identity platform both support, the
+    code is single-use, PKCE-bound and redeemed at once by a confidential client, and the
+    callback answers with a redirect that drops the query (no Referer or history leak of
+    a usable code). The warning is noise on every connect, so exactly it — this message,
+    from MSAL's module — is ignored; every other warning stays."""
+    warnings.filterwarnings(
+        "ignore",
+        message=r"response_mode='form_post' is recommended",
+        category=UserWarning,
+        module=r"msal\.oauth2cli\.oauth2",
+    )
+
+
+ignore_response_mode_warning()
 
 
 def http_session(settings: Settings) -> requests.Session:

@@ -2,6 +2,13 @@
 
 Redaction is by construction, not by care: any key that names a secret is replaced, and
 bearer tokens or JWT-looking strings inside any value are masked, whoever logged them.
+
+A `code` field is redacted by its value, not by its name: the user-facing failure codes
+(`reauthorization_required`), OAuth error codes (`invalid_grant`), Graph's
+(`ErrorItemNotFound`), AADSTS numbers and HTTP statuses are what an operator needs and
+are kept; anything else under `code` — an OAuth authorization code is a long opaque string
+with dots and dashes — is redacted, and so is every `code` beside an OAuth `state` (the
+callback's query). Issue 9: every failure code used to read `code=[redacted]`.
 """
 
 from __future__ import annotations
@@ -18,9 +25,13 @@ REDACTED = "[redacted]"
 
 _SECRET_KEY = re.compile(
     r"(token|secret|password|passwd|client_?state|authorization|cookie|verifier|"
-    r"^code$|assertion|api_?key|private_?key|token_cache|^body$|^body_preview$|bodypreview)",
+    r"auth_?code|assertion|api_?key|private_?key|token_cache|^body$|^body_preview$|"
+    r"bodypreview)",
     re.IGNORECASE,
 )
+# What a `code` that names a failure looks like (see the module docstring).
+_FAILURE_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}|[A-Z][A-Za-z0-9]{0,47}|AADSTS\d{4,9}|\d{1,5}")
+_OAUTH_CONTEXT_KEYS = ("state", "session_state")
 _SECRET_VALUE = re.compile(
     r"(?i:bearer)\s+[A-Za-z0-9\-._~+/]+=*"  # Authorization header values
     r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"  # JWTs
@@ -54,11 +65,22 @@ def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of `data` with secret-named keys replaced and secrets in values masked."""
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if _SECRET_KEY.search(str(key)) and key not in ("event", "token_kind"):
+        named_secret = _SECRET_KEY.search(str(key)) and key not in ("event", "token_kind")
+        if named_secret or (str(key).lower() == "code" and _secret_code(value, data)):
             out[key] = REDACTED
         else:
             out[key] = _mask_value(value)
     return out
+
+
+def _secret_code(value: Any, beside: Mapping[str, Any]) -> bool:
+    """A `code` field that may be an OAuth authorization code."""
+    if any(key in beside for key in _OAUTH_CONTEXT_KEYS):
+        return True  # the callback's query: code is the authorization code
+    if isinstance(value, bool | int):
+        return False
+    text = getattr(value, "value", value)  # an enum member: its value
+    return not (isinstance(text, str) and _FAILURE_CODE.fullmatch(text))
 
 
 def redact_processor(
@@ -112,6 +134,27 @@ def configure_logging(level: str = "INFO", fmt: str = "json", service: str | Non
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "kafka", "pymongo", "httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    coordinator = logging.getLogger("aiokafka.consumer.group_coordinator")
+    if not any(isinstance(f, CoordinatorNotYetAvailable) for f in coordinator.filters):
+        coordinator.addFilter(CoordinatorNotYetAvailable())
+
+
+class CoordinatorNotYetAvailable(logging.Filter):
+    """aiokafka logs ERROR "Group Coordinator Request failed: [Error 15]
+    CoordinatorNotAvailableError" while the broker has not yet elected the group's
+    coordinator (every start against a fresh broker: `__consumer_offsets` is being
+    created) and then retries by itself. It is lowered to DEBUG (shown only when the log
+    level is DEBUG); any other coordinator error keeps its level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno >= logging.ERROR
+            and str(record.msg).startswith("Group Coordinator Request failed")
+            and "CoordinatorNotAvailable" in record.getMessage()
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
 
 
 def get_logger(name: str | None = None) -> Any:

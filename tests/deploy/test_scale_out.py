@@ -20,12 +20,10 @@ import asyncio
 import contextlib
 import itertools
 import os
-import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from shared.contracts.topics import COMMAND_OUTCOMES, ROSTER, TopicSpec
 from shared.infra.endpoints import InfraEndpoints
 from shared.settings import Settings
 from tests.deploy.test_manifests import CONSUMED, consumer_group
+from tests.fixtures.cluster import ROOT, Cluster, Instance, RoundRobin, eventually
 from tests.fixtures.connect import (
     SERVICE_TOKEN,
     connect_user,
@@ -50,11 +49,10 @@ from tests.fixtures.connect import (
     with_app,
 )
 from tests.fixtures.emulator import RunningEmulator, running_emulator
-from tests.fixtures.services import create_topics, free_port, settings_env, wait_listening
+from tests.fixtures.services import create_topics
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("projector", "syncer", "writer", "ingress")  # start order
 # The ingress consumes too (command outcomes, rosters): its groups are checked as well.
 GROUPS: dict[str, tuple[TopicSpec, ...]] = {**CONSUMED, "ingress": (COMMAND_OUTCOMES, ROSTER)}
@@ -72,180 +70,6 @@ SHAPES = {
     "full": Shape({"ingress": 3, "syncer": 3, "writer": 2, "projector": 3}, mailboxes=30),
 }
 SHAPE = SHAPES[os.environ.get("SMVUE_SCALE_OUT", "small")]
-
-
-@dataclass
-class Instance:
-    service: str
-    name: str
-    port: int
-    log: Path
-    process: asyncio.subprocess.Process
-
-    @property
-    def alive(self) -> bool:
-        return self.process.returncode is None
-
-    def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-
-class RoundRobin:
-    """A loopback TCP proxy over the live ingress instances (the Kubernetes Service)."""
-
-    def __init__(self) -> None:
-        self.backends: list[int] = []
-        self._turn = 0
-        self._server: asyncio.Server | None = None
-        self._pipes: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in self._pipes:
-            task.cancel()
-        await asyncio.gather(*self._pipes, return_exceptions=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        for _ in range(len(self.backends)):
-            port = self.backends[self._turn % len(self.backends)]
-            self._turn += 1
-            try:
-                upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                continue
-            break
-        else:
-            writer.close()
-            return
-        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
-            self._pipes.add(task)
-            task.add_done_callback(self._pipes.discard)
-
-    @staticmethod
-    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        try:
-            while data := await source.read(65536):
-                sink.write(data)
-                await sink.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                sink.close()
-
-
-@dataclass
-class Cluster:
-    """The processes of every service, their environment and the proxy in front."""
-
-    settings: Settings
-    logs: Path
-    proxy: RoundRobin
-    instances: list[Instance] = field(default_factory=list)
-    started: Counter[str] = field(default_factory=Counter)
-
-    def live(self, service: str) -> list[Instance]:
-        return [i for i in self.instances if i.service == service and i.alive]
-
-    async def start(self, service: str) -> Instance:
-        self.started[service] += 1
-        name = f"{service}-{self.started[service]}"
-        port = free_port()
-        env = {
-            **os.environ,
-            **settings_env(self.settings),
-            "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
-            "MONGODB_URI": self.settings.mongodb_uri,
-            f"SMVUE_{service.upper()}_PORT": str(port),
-            "SMVUE_LOG_FORMAT": "json",
-            "PYTHONUNBUFFERED": "1",
-            # The syncer's timer and a short lease, so a killed instance's mailboxes move on.
-            "SMVUE_SYNCER_TICK_SECONDS": "0.5",
-            "SMVUE_SYNCER_LEASE_SECONDS": "6",
-            "SMVUE_SYNCER_RETRY_BASE_SECONDS": "0.2",
-            "SMVUE_SYNCER_RETRY_MAX_SECONDS": "2",
-            "SMVUE_SYNCER_PAGE_SIZE": "5",
-        }
-        log = self.logs / f"{name}.log"
-        with log.open("wb") as out:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                "from shared.cli import main; main()",
-                "run",
-                service,
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
-        instance = Instance(service, name, port, log, process)
-        self.instances.append(instance)
-        await self._wait_ready(instance)
-        if service == "ingress":
-            self.proxy.backends.append(port)
-        return instance
-
-    async def _wait_ready(self, instance: Instance, timeout: float = 60) -> None:
-        def check_alive() -> None:
-            if not instance.alive:
-                raise AssertionError(f"{instance.name} exited:\n{tail(instance.log)}")
-
-        await wait_listening("127.0.0.1", instance.port, check_alive, timeout)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{instance.port}") as client:
-            await eventually(lambda: _ready(client), f"{instance.name} ready", timeout, check_alive)
-
-    def kill(self, instance: Instance) -> None:
-        if instance.service == "ingress":
-            self.proxy.backends.remove(instance.port)
-        instance.process.send_signal(signal.SIGKILL)
-
-    async def stop(self) -> None:
-        for instance in reversed(self.instances):
-            if instance.alive:
-                instance.process.send_signal(signal.SIGTERM)
-        for instance in self.instances:
-            try:
-                await asyncio.wait_for(instance.process.wait(), 20)
-            except TimeoutError:
-                instance.process.kill()
-                await instance.process.wait()
-
-
-async def _ready(client: httpx.AsyncClient) -> bool:
-    try:
-        return (await client.get("/readyz")).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def tail(path: Path, chars: int = 3000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
-
-
-async def eventually(check: Any, what: str, timeout: float = 60, alive: Any = None) -> Any:
-    """Polls `check()` (async, truthy when done) until it holds; returns its value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: Any = None
-    while loop.time() < deadline:
-        if alive is not None:
-            alive()
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"not within {timeout}s: {what} (last: {last!r})")
 
 
 # --- consumer groups on the broker ------------------------------------------------------
@@ -314,8 +138,10 @@ class Mailbox:
 
 @contextlib.asynccontextmanager
 async def scaled_out(
-    infra: InfraEndpoints, tmp_path: Path
+    infra: InfraEndpoints, tmp_path: Path, shape: Shape = SHAPE
 ) -> AsyncIterator[tuple[Cluster, RunningEmulator, list[Mailbox]]]:
+    """The emulator, the mailboxes of `shape` (not connected yet) and every service's
+    instances as processes behind the proxy (the chaos suite uses it too)."""
     state = EmulatorState(request_log=RequestLog(capacity=500_000))
     async with running_emulator(state) as emulator:
         delivery = emulator.state.subscriptions.settings
@@ -335,7 +161,7 @@ async def scaled_out(
         settings = with_app(settings, cloud)
         directory = emulator.state.directory
         mailboxes = []
-        for n in range(SHAPE.mailboxes):
+        for n in range(shape.mailboxes):
             user = directory.add_user(cloud.tenant.id, f"m{n}@contoso.test", f"Manager {n}")
             directory.add_user(cloud.tenant.id, f"t{n}@contoso.test", f"Member {n}")
             mailboxes.append(
@@ -346,7 +172,7 @@ async def scaled_out(
         try:
             for service in SERVICES:
                 await asyncio.gather(
-                    *(cluster.start(service) for _ in range(SHAPE.instances[service]))
+                    *(cluster.start(service) for _ in range(shape.instances[service]))
                 )
             yield cluster, emulator, mailboxes
         finally:
@@ -355,6 +181,39 @@ async def scaled_out(
             mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
             await mongo.drop_database(settings.mongodb_database)
             await mongo.close()
+
+
+async def connect_all(
+    client: httpx.AsyncClient,
+    emulator: RunningEmulator,
+    settings: Settings,
+    mailboxes: list[Mailbox],
+) -> None:
+    """Each manager's team roster through the ingress API, then every mailbox connects."""
+    for mailbox in mailboxes:
+        put = await client.put(
+            f"/v1/managers/{mailbox.user_id}/roster",
+            json={
+                "members": [
+                    {
+                        "member_id": f"t-{mailbox.user_id}",
+                        "email": mailbox.member_mail,
+                        "display_name": mailbox.member_name,
+                    }
+                ],
+                "version": 1,
+            },
+        )
+        assert put.status_code == 202, put.text
+    gate = asyncio.Semaphore(4)
+
+    async def connect(mailbox: Mailbox) -> str:
+        async with gate:
+            outcome = await connect_user(emulator, settings, mailbox.user_id, mailbox.mail)
+            return outcome.status if outcome.status == "connected" else f"{outcome}"
+
+    statuses = await asyncio.gather(*(connect(m) for m in mailboxes))
+    assert statuses == ["connected"] * len(mailboxes), statuses
 
 
 def api(settings: Settings) -> httpx.AsyncClient:
@@ -504,32 +363,7 @@ async def test_scale_out_survives_losing_an_instance_of_each_service(
         try:
             async with api(settings) as client:
                 # Team rosters (through the ingress API), then every mailbox connects.
-                for mailbox in mailboxes:
-                    put = await client.put(
-                        f"/v1/managers/{mailbox.user_id}/roster",
-                        json={
-                            "members": [
-                                {
-                                    "member_id": f"t-{mailbox.user_id}",
-                                    "email": mailbox.member_mail,
-                                    "display_name": mailbox.member_name,
-                                }
-                            ],
-                            "version": 1,
-                        },
-                    )
-                    assert put.status_code == 202, put.text
-                gate = asyncio.Semaphore(4)
-
-                async def connect(mailbox: Mailbox) -> str:
-                    async with gate:
-                        outcome = await connect_user(
-                            emulator, settings, mailbox.user_id, mailbox.mail
-                        )
-                        return outcome.status
-
-                statuses = await asyncio.gather(*(connect(m) for m in mailboxes))
-                assert statuses == ["connected"] * len(mailboxes)
+                await connect_all(client, emulator, settings, mailboxes)
                 before = await eventually(
                     lambda: settled(admin, cluster, settings), "groups settle at first", 60
                 )

@@ -16,6 +16,7 @@ from emulators.msgraph.state import EmulatorState
 WINDOW = {"startDateTime": "2030-03-01T00:00:00Z", "endDateTime": "2030-04-01T00:00:00Z"}
 SMVUE_TAG = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name SMVueManaged"
 BODY_MARKER = "PRIVATE-BODY-MARKER-7f3a"
+IMMUTABLE = {"Prefer": 'IdType="ImmutableId"'}  # what the system sends on every call
 
 
 def auth(state: EmulatorState, user_id: str, scopes: str = "Calendars.ReadWrite") -> dict[str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from emulators.msgraph.state import EmulatorState
-from tests.emulator.calendar_fixtures import at, auth, create, meeting, weekly
+from tests.emulator.calendar_fixtures import IMMUTABLE, at, auth, create, meeting, weekly
 from tests.emulator.conftest import Receiver, Seed
 from tests.emulator.test_subscriptions import _create
 
@@ -16,7 +16,7 @@ async def test_outlook_changes_reach_the_webhook(
 ) -> None:
     state = fast_delivery
     await _create(client, state, seed, receiver)
-    headers = auth(state, seed.ann.id)
+    headers = auth(state, seed.ann.id) | IMMUTABLE
     event = (await client.post("/v1.0/me/events", json=meeting(), headers=headers)).json()
     await receiver.wait_for(1, "/notify")
     first = receiver.items("/notify")[0]
@@ -33,7 +33,7 @@ async def test_occurrence_changes_publish_the_occurrence_and_its_series(
 ) -> None:
     seen: list[tuple[str, str, str]] = []
     state.changes.subscribe(lambda c: seen.append((c.user_id, c.event_id, c.change_type)))
-    headers = auth(state, seed.ann.id)
+    headers = auth(state, seed.ann.id) | IMMUTABLE  # the change feed carries stored ids
     body = meeting(recurrence=weekly("2030-03-04", count=3)) | at("2030-03-04", "10:00", "10:30")
     master = await create(client, headers, body)
     window = {"startDateTime": "2030-03-01T00:00:00Z", "endDateTime": "2030-04-01T00:00:00Z"}

@@ -10,6 +10,7 @@ import httpx
 from emulators.msgraph.changes import EventChange
 from emulators.msgraph.state import EmulatorState
 from emulators.msgraph.subscriptions.models import Subscription
+from tests.emulator.calendar_fixtures import IMMUTABLE
 from tests.emulator.conftest import Receiver, Seed, bearer
 
 
@@ -27,11 +28,18 @@ def _body(receiver: Receiver, **overrides: object) -> dict[str, object]:
 
 
 async def _create(
-    client: httpx.AsyncClient, state: EmulatorState, seed: Seed, receiver: Receiver, **kw: object
+    client: httpx.AsyncClient,
+    state: EmulatorState,
+    seed: Seed,
+    receiver: Receiver,
+    *,
+    immutable_ids: bool = True,
+    **kw: object,
 ) -> dict[str, object]:
-    response = await client.post(
-        "/v1.0/subscriptions", json=_body(receiver, **kw), headers=bearer(state, seed.ann)
-    )
+    """A subscription for Ann; by default with immutable ids, as the system asks (the
+    stored ids these tests publish are immutable ids)."""
+    headers = bearer(state, seed.ann) | (IMMUTABLE if immutable_ids else {})
+    response = await client.post("/v1.0/subscriptions", json=_body(receiver, **kw), headers=headers)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 

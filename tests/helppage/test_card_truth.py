@@ -27,6 +27,19 @@ pytestmark = pytest.mark.integration
 CARD_SECONDS = 5  # "at once": well before any timed syncer round (hourly here)
 
 
+async def logged_line(capfd: pytest.CaptureFixture[str], *words: str) -> str:
+    """The first captured log line with all `words` (waits: a line may follow an outcome)."""
+    seen = ""
+
+    async def lines() -> list[str]:
+        nonlocal seen
+        captured = capfd.readouterr()
+        seen += captured.out + captured.err
+        return [x for x in seen.splitlines() if all(w in x for w in words)]
+
+    return (await eventually(lines, bool, timeout=5))[0]
+
+
 async def _plant(world: World) -> None:
     """A 1:1 with Bob and a three-person meeting in Ann's calendar."""
     ann, bob = world.cloud.manager, world.cloud.member
@@ -37,7 +50,7 @@ async def _plant(world: World) -> None:
 
 
 async def test_import_progress_then_a_revoked_grant_asks_to_reconnect_at_once(
-    world: World,
+    world: World, capfd: pytest.CaptureFixture[str]
 ) -> None:
     await world.roster("ann", world.cloud.member.mail, version=1)
     await _plant(world)
@@ -66,6 +79,9 @@ async def test_import_progress_then_a_revoked_grant_asks_to_reconnect_at_once(
         failed = await outcome(outcomes, command_id)
     assert isinstance(failed, CommandFailed)
     assert failed.payload.code == "reauthorization_required"
+    # The writer's log line names the code (issue 9 item 10: it read code=[redacted]).
+    line = await logged_line(capfd, "command failed", command_id)
+    assert "reauthorization_required" in line and "[redacted]" not in line, line
     shown = await eventually(
         lambda: card(world, "ann"), lambda c: c.get("state") != "connected", CARD_SECONDS
     )

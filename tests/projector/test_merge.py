@@ -4,6 +4,7 @@ connection snapshots by version."""
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -138,6 +139,55 @@ def test_a_syncer_event_alone_never_claims_smvue_origin() -> None:
     write = meeting_upsert(snapshot(1))
     assert write.sticky is None
     assert apply_write(None, write)["created_in_smvue"] is False
+
+
+def writer_removal(version: int, command_id: str = "cmd-1") -> MeetingRemoval:
+    return removal(version).model_copy(
+        update={"created_in_smvue": True, "smvue_command_id": command_id}
+    )
+
+
+def test_the_writers_removal_says_the_meeting_came_from_smvue() -> None:
+    doc = fold([meeting_tombstone(writer_removal(5))])["mtg_1"]
+    assert doc["removed"] is True
+    assert doc["created_in_smvue"] is True and doc["smvue_command_id"] == "cmd-1"
+    assert fold([meeting_tombstone(removal(5))])["mtg_1"]["created_in_smvue"] is False
+
+
+def compacted(log: list[tuple[str, VersionedWrite]]) -> list[tuple[str, VersionedWrite]]:
+    """What log compaction keeps: the last record per key, in log order."""
+    last = {key: index for index, (key, _) in enumerate(log)}
+    return [record for index, record in enumerate(log) if last[record[0]] == index]
+
+
+def test_the_compacted_log_folds_to_the_same_document_as_the_whole_log() -> None:
+    """ADR 0009: one key per producer, growing versions per producer, the flag on every
+    writer record: whatever the interleaving, compaction doesn't change the document."""
+    rng = random.Random(9)
+    syncer_kinds = [lambda v: meeting_upsert(snapshot(v, f"outlook v{v}")),
+                    lambda v: meeting_tombstone(removal(v))]  # fmt: skip
+    writer_kinds = [lambda v: meeting_upsert(from_writer(v)),
+                    lambda v: meeting_tombstone(writer_removal(v))]  # fmt: skip
+    compared = 0
+    for _ in range(400):
+        versions = {"syncer": 0, "writer": 0}
+        log: list[tuple[str, VersionedWrite]] = []
+        for _ in range(rng.randint(1, 7)):
+            producer = rng.choice(["syncer", "writer"])
+            versions[producer] += rng.randint(1, 5)  # each producer's versions only grow
+            kinds = syncer_kinds if producer == "syncer" else writer_kinds
+            log.append((producer, rng.choice(kinds)(versions[producer])))
+        kept = compacted(log)
+        compared += len(kept) < len(log)
+        assert fold(w for _, w in kept) == fold(w for _, w in log), log
+    assert compared > 100  # most logs lost records to compaction
+
+
+def test_one_shared_key_loses_the_newest_record_to_compaction() -> None:
+    """Why the writer doesn't share the syncer's key: the last record of a shared key can
+    be the older version (and lack the flag)."""
+    log = [("mtg_1", meeting_upsert(from_writer(10))), ("mtg_1", meeting_upsert(snapshot(9)))]
+    assert fold(w for _, w in compacted(log)) != fold(w for _, w in log)
 
 
 def card(version: int, state: ConnectionState) -> ConnectionSnapshot:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.syncer.domain.kept import AddressHasher
 from services.syncer.domain.one_on_one import TeamMemberRef
 from services.syncer.domain.reconcile import Plan, Published, plan_round
 from shared.contracts.meetings import RemovalReason, meeting_id_for
-from shared.graph.event import parse_delta_item
+from shared.graph.event import RemovedEntry, parse_delta_item
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 TEAM = {"bob@contoso.test": TeamMemberRef("m-bob", "bob@contoso.test", "Bob")}
+HASHER = AddressHasher.derived_from({"k1": b"k" * 32, "k0": b"o" * 32}, "k1")
 
 
 def raw(event_id: str, *attendees: str, **extra: Any) -> dict[str, Any]:
@@ -39,6 +41,7 @@ def plan(items: list[dict[str, Any]], published: dict[str, Published], full: boo
         team=TEAM,
         now=NOW,
         full=full,
+        hasher=HASHER,
     )
 
 
@@ -58,8 +61,56 @@ def test_a_one_on_one_is_published_with_allowed_fields_only() -> None:
     assert meeting.start == datetime(2026, 12, 1, 10, tzinfo=UTC)
     assert meeting.version == int(NOW.timestamp() * 1_000_000)
     assert "MARKER" not in meeting.model_dump_json()
-    assert "MARKER" not in str(result.store_items)  # non-1:1s are kept too, bodiless
+    assert "MARKER" not in str(result.store_items)  # bodiless
     assert set(result.store_items) == {"e1", "e2"}
+    assert result.store_items["e1"]["kind"] == "one_on_one"
+
+
+def test_of_a_non_one_on_one_only_what_a_roster_change_needs_is_kept() -> None:
+    result = plan(
+        [
+            raw("two", "Cy@Contoso.test"),
+            raw("three", "bob@contoso.test", "dee@contoso.test"),
+            raw("private", "bob@contoso.test", sensitivity="private"),
+            raw("all-day", "bob@contoso.test", isAllDay=True),
+        ],
+        {},
+        full=True,
+    )
+    kept = result.store_items
+    assert kept["private"] == {"kind": "private"}
+    assert kept["three"] == kept["all-day"] == {"kind": "not_one_on_one"}
+    assert kept["two"]["kind"] == "candidate"
+    text = str(kept)
+    assert not any(word in text for word in ("1:1", "contoso", "2026", "Cy", "bob"))
+    # The kept hash recognises the address (any case) under its own key, and no other.
+    other = kept["two"]["other"]
+    assert other["key_id"] == "k1"
+    assert HASHER.matches(other, ["bob@contoso.test", "cy@contoso.test"]) == "cy@contoso.test"
+    assert HASHER.matches(other, ["bob@contoso.test"]) is None
+    rotated = AddressHasher.derived_from({"k1": b"k" * 32, "k2": b"n" * 32}, "k2")
+    assert rotated.matches(other, ["cy@contoso.test"]) == "cy@contoso.test"
+    assert rotated.kept("cy@contoso.test") != other
+    other_key = AddressHasher.derived_from({"k1": b"x" * 32}, "k1")
+    assert other_key.matches(other, ["cy@contoso.test"]) is None
+
+
+def test_a_one_on_one_whose_member_leaves_keeps_only_a_hash() -> None:
+    first = plan([raw("e1", "bob@contoso.test")], {}, full=True)
+    gone = plan_round(
+        [parse_delta_item(first.store_items["e1"]["event"])],
+        held("e1", first),
+        connection_id="c1",
+        manager_id="ann",
+        owner_addresses=["ann@contoso.test"],
+        team={},
+        now=NOW,
+        full=True,
+        hasher=HASHER,
+    )
+    assert [r.reason for r in gone.removals] == [RemovalReason.NO_LONGER_ONE_ON_ONE]
+    assert gone.store_items["e1"]["kind"] == "candidate"
+    assert HASHER.matches(gone.store_items["e1"]["other"], ["bob@contoso.test"])
 
 
 def test_an_unchanged_meeting_is_not_published_again() -> None:
@@ -85,6 +136,31 @@ def test_a_deleted_meeting_is_retracted_and_forgotten() -> None:
     result = plan([{"id": "e1", "@removed": {"reason": "deleted"}}], held("e1"), full=False)
     assert [r.reason for r in result.removals] == [RemovalReason.DELETED]
     assert result.drop_items == {"e1"}
+
+
+def test_a_deleted_one_on_one_stays_as_cancelled_and_no_full_round_forgets_it() -> None:
+    first = plan([raw("e1", "bob@contoso.test")], {}, full=True)
+    kept = parse_delta_item(first.store_items["e1"]["event"])
+    assert not isinstance(kept, RemovedEntry)
+    deleted = plan_round(
+        [parse_delta_item({"id": "e1", "@removed": {"reason": "deleted"}})],
+        held("e1", first),
+        connection_id="c1",
+        manager_id="ann",
+        owner_addresses=["ann@contoso.test"],
+        team=TEAM,
+        now=NOW,
+        full=False,
+        hasher=HASHER,
+        kept_one_on_ones={"e1": kept},
+    )
+    assert deleted.removals == [] and deleted.drop_items == set()
+    [(meeting, digest)] = deleted.upserts
+    assert meeting.is_cancelled and meeting.version > first.upserts[0][0].version
+    assert deleted.store_items["e1"]["kind"] == "cancelled"
+    mid = meeting_id_for("c1", "e1")
+    later = plan([], {mid: Published("e1", meeting.version, digest, True, cancelled=True)}, True)
+    assert later.removals == [] and later.drop_items == set()
 
 
 def test_a_removed_non_meeting_retracts_nothing() -> None:

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from services.syncer.adapters.graph_calendar import RoundResult
 from services.syncer.adapters.store import INDEXES, SyncerStore
+from services.syncer.domain.kept import AddressHasher
 from services.syncer.domain.window import Window
 from services.syncer.rounds import RoundRunner
 from services.syncer.settings import SyncerSettings
@@ -23,37 +24,12 @@ from shared.audit import AuditLog
 from shared.contracts.envelope import Envelope
 from shared.infra.endpoints import InfraEndpoints
 from shared.mongo import ensure_indexes
+from tests.fixtures.commands import Commands
 
 pytestmark = pytest.mark.integration
 
 CID = "conn-ann"
 OWNER = "ann@contoso.test"
-
-
-class Commands(monitoring.CommandListener):
-    """Every command the client sent (a round trip each), by name."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.counting = False
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.counting:
-            self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        return None
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        return None
-
-    def measure(self) -> None:
-        self.names.clear()
-        self.counting = True
-
-    def count(self) -> int:
-        self.counting = False
-        return len(self.names)
 
 
 class Kafka:
@@ -129,7 +105,14 @@ async def counted(
 
 def runner(store: SyncerStore, graph: Graph) -> RoundRunner:
     kafka = Kafka()
-    return RoundRunner(store, graph, kafka, AuditLog(kafka, "syncer"), SyncerSettings())  # type: ignore[arg-type]
+    return RoundRunner(
+        store,
+        graph,  # type: ignore[arg-type]
+        kafka,
+        AuditLog(kafka, "syncer"),
+        SyncerSettings(),
+        hasher=AddressHasher.derived_from({"k1": b"k" * 32}, "k1"),
+    )
 
 
 async def test_an_import_costs_a_fixed_number_of_round_trips_not_two_per_event(

@@ -51,12 +51,12 @@ class World:
     cloud: Cloud
 
     async def as_user(self, method: str, path: str, user_id: str, **kw: Any) -> Any:
-        """Acts as the person in Outlook: a token minted for them, the normal Graph API."""
+        """Acts as the person in Outlook: a token minted for them, the normal Graph API.
+        Ids are immutable ids, the form the system reads (so tests can compare them)."""
         token = self.emulator.state.identity.mint_access_token(user_id, "Calendars.ReadWrite")
+        headers = {"Authorization": f"Bearer {token}", "Prefer": 'IdType="ImmutableId"'}
         async with self.emulator.client() as graph:
-            response = await graph.request(
-                method, f"/v1.0{path}", headers={"Authorization": f"Bearer {token}"}, **kw
-            )
+            response = await graph.request(method, f"/v1.0{path}", headers=headers, **kw)
         assert response.status_code < 300, response.text
         return response.json() if response.content else None
 
@@ -134,6 +134,13 @@ class World:
             return [r.value or b"" for records in batch.values() for r in records]
         finally:
             await consumer.stop()
+
+    async def move_and_restore(self, user_id: str, event_id: str) -> dict[str, Any]:
+        """The person drags the event to Deleted Items and back (its default id changes)."""
+        moved: dict[str, Any] = await self.control(
+            "POST", f"/users/{user_id}/events/{event_id}/move"
+        )
+        return moved
 
     async def subscriptions(self) -> list[Doc]:
         found: list[Doc] = await self.control("GET", "/subscriptions")

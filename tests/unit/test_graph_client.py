@@ -131,3 +131,23 @@ async def test_limiter_keeps_four_in_flight_per_mailbox_and_others_flow() -> Non
     await a_done
     assert peak == {"a": 4, "b": 4}
     assert b_elapsed < 0.2
+
+
+async def test_every_call_asks_for_immutable_ids_beside_the_callers_preferences() -> None:
+    seen: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get_list("prefer"))
+        return httpx.Response(200, json={})
+
+    client = client_for(handler, [], Tokens())
+    await client.get("c1", "/me/events/x", operation="get")
+    await client.request("c1", "POST", "/subscriptions", operation="create", json={})
+    await client.get(
+        "c1", "/me/calendarView/delta", operation="delta", headers={"prefer": "odata.maxpagesize=5"}
+    )
+    assert seen == [
+        ['IdType="ImmutableId"'],
+        ['IdType="ImmutableId"'],
+        ['odata.maxpagesize=5, IdType="ImmutableId"'],
+    ]

@@ -117,7 +117,20 @@ def test_a_new_start_keeps_the_duration_in_the_events_zone() -> None:
     assert patch == {
         "start": {"dateTime": "2026-12-04T15:00:00", "timeZone": "Romance Standard Time"},
         "end": {"dateTime": "2026-12-04T15:30:00", "timeZone": "Romance Standard Time"},
+        "isAllDay": False,  # a 1:1 has a time, even if the manager made it all-day
     }
+
+
+def test_an_all_day_event_becomes_a_timed_one_of_the_default_length() -> None:
+    all_day = CurrentTimes(
+        datetime(2026, 12, 3, 23, tzinfo=UTC),
+        datetime(2026, 12, 4, 23, tzinfo=UTC),
+        "Europe/Paris",
+        True,
+    )
+    start, end, patch = reschedule_patch(all_day, reschedule(new_start=datetime(2026, 12, 4, 15)))
+    assert (start, end - start) == (datetime(2026, 12, 4, 14, tzinfo=UTC), timedelta(minutes=30))
+    assert patch["isAllDay"] is False
 
 
 def test_a_new_type_alone_keeps_the_start() -> None:

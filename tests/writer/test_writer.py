@@ -160,13 +160,18 @@ async def test_schedule_reschedule_and_cancel_reach_outlook_and_the_read_model(
         assert invited == [("request", bob.mail), ("request", bob.mail)]
 
         # One meeting each in the read model, marked as created in SMVue, even once the
-        # syncer has seen them in Outlook too (it merges by Graph id).
+        # syncer has seen them in Outlook too (it merges by Graph id). Whose record is shown
+        # is the higher version's, which either producer may hold: waited for is that the
+        # syncer's records are on the topic (its key is the meeting id) and applied.
+        mine = {str(first.payload.meeting_id), str(second.payload.meeting_id)}
+        async with TopicReader(world.settings, MEETINGS) as meetings:
+            await meetings.wait_for(lambda m: mine <= {x.key for x in m if x.key in mine})
         docs = await world.wait_read_model(
             "ann",
             lambda d: (
                 len(d) == 2
                 and all(x["created_in_smvue"] for x in d)
-                and {x["source"] for x in d} == {"outlook"}
+                and all(x["version"] >= syncer_versions(meetings.messages, x["_id"]) for x in d)
             ),
         )
         assert {d["_id"] for d in docs} == {
@@ -193,15 +198,19 @@ async def test_schedule_reschedule_and_cancel_reach_outlook_and_the_read_model(
             "ann", lambda d: new_start in [x["start"].astimezone(UTC) for x in d]
         )
 
-        # Cancel the Teams one: attendees are told with the message; it leaves the calendar.
+        # Cancel the Teams one: attendees are told with the message; it leaves the calendar,
+        # and the read model keeps it, flagged cancelled (cadence history).
         dropped = new_id("cancel")
         await world.publish(cancel(dropped, str(second.payload.meeting_id), "Out sick"))
         assert isinstance(await outcome(outcomes, dropped), CommandSucceeded)
         assert [e.id for e in organised_by_ann(world)] == [first.payload.graph_event_id]
         last = world.emulator.state.calendars.invitations[-1]
         assert (last["kind"], last["to"], last["comment"]) == ("cancel", bob.mail, "Out sick")
-        docs = await world.wait_read_model("ann", lambda d: len(d) == 1)
-        assert docs[0]["_id"] == first.payload.meeting_id
+        docs = await world.wait_read_model(
+            "ann",
+            lambda d: [x["_id"] for x in d if not x["is_cancelled"]] == [first.payload.meeting_id],
+        )
+        assert [x["_id"] for x in docs if x["is_cancelled"]] == [second.payload.meeting_id]
 
     # Every write is in the audit log, with Graph's request id and no body or token.
     async with TopicReader(world.settings, AUDIT) as audit:
@@ -226,6 +235,11 @@ async def test_schedule_reschedule_and_cancel_reach_outlook_and_the_read_model(
     async with TopicReader(world.settings, MEETINGS) as meetings:
         await meetings.wait_for(lambda m: len(m) >= 3)
     assert not any(b"prep/" in r for r in meetings.raw)
+
+
+def syncer_versions(messages: list[Any], meeting_id: str) -> int:
+    """The highest version the syncer published for the meeting (its key: the meeting id)."""
+    return int(max(m.payload.version for m in messages if m.key == meeting_id))
 
 
 async def test_the_same_command_twice_makes_one_event(world: World) -> None:
@@ -313,15 +327,17 @@ async def test_each_failure_ends_with_its_code_and_the_help_pages_words(world: W
         result = await connect_user(world.emulator, world.settings, "ann", world.cloud.manager.mail)
         assert result.status == "connected"
 
-        # No Teams licence: refused before any event is made.
+        # No Teams licence: the meeting is made without the link, and the outcome says so
+        # (tests/helppage/test_teams_warning.py has the whole story).
         world.cloud.manager.teams_licence = False
         no_teams = new_id("noteams")
         await world.publish(schedule(no_teams, add_teams_link=True))
-        failed = await outcome(outcomes, no_teams)
-        assert isinstance(failed, CommandFailed)
-        assert failed.payload.code == "teams_licence_required"
-        assert "license must include Teams" in failed.payload.message
-        assert organised_by_ann(world) == []
+        made = await outcome(outcomes, no_teams)
+        assert isinstance(made, CommandSucceeded)
+        assert [w.code for w in made.payload.warnings] == ["teams_link_unavailable"]
+        assert "license includes Teams" in made.payload.warnings[0].message
+        [first] = organised_by_ann(world)
+        assert "onlineMeeting" not in first.data
         # Graph said Teams was fine, then quietly made the event without it (the licence went
         # between the check and the create): the event stays, invitations being out, and the
         # person is told the link could not be added.
@@ -335,14 +351,14 @@ async def test_each_failure_ends_with_its_code_and_the_help_pages_words(world: W
         await world.publish(schedule(quiet, add_teams_link=True))
         await eventually_logged(world, "/me/calendar", "GET")
         world.cloud.manager.teams_licence = False
-        failed = await outcome(outcomes, quiet)
-        assert isinstance(failed, CommandFailed)
-        assert failed.payload.code == "teams_licence_required"
-        assert failed.payload.meeting_id is not None
-        [kept] = organised_by_ann(world)
+        quietly = await outcome(outcomes, quiet)
+        assert isinstance(quietly, CommandSucceeded)
+        assert [w.code for w in quietly.payload.warnings] == ["teams_link_unavailable"]
+        assert quietly.payload.meeting_id is not None and quietly.payload.join_url is None
+        [kept] = [e for e in organised_by_ann(world) if e.id == quietly.payload.graph_event_id]
         assert not kept.data.get("isOnlineMeeting") and "onlineMeeting" not in kept.data
         await world.wait_read_model(
-            "ann", lambda d: [x["_id"] for x in d] == [failed.payload.meeting_id]
+            "ann", lambda d: quietly.payload.meeting_id in [x["_id"] for x in d]
         )
         world.cloud.manager.teams_licence = True
         faults.clear()
@@ -405,12 +421,12 @@ async def test_each_failure_ends_with_its_code_and_the_help_pages_words(world: W
         await world.publish(schedule(after))
         failed = await outcome(outcomes, after)
         assert isinstance(failed, CommandFailed) and failed.payload.code == "throttled"
-        posts = [
+        throttled_by = [
             r.fault_id
             for r in world.emulator.state.request_log.query(path_contains="/me/events")
             if r.method == "POST" and r.status == 429
         ]
-        assert posts.count(long_throttle.id) == 1  # `after` never reached Graph
+        assert throttled_by.count(long_throttle.id) == 1  # `after` never reached Graph
 
 
 async def test_a_read_only_grant_is_refused_before_any_write(world: World) -> None:

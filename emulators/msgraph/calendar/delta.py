@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from emulators.msgraph.calendar.ids import OCCURRENCE
 from emulators.msgraph.calendar.store import CalendarStore, Instance
 from emulators.msgraph.calendar.tokens import TokenCodec
 from emulators.msgraph.clock import Clock
@@ -40,6 +41,19 @@ def removed(event_id: str) -> dict[str, Any]:
         "id": event_id,
         "@removed": {"reason": "deleted"},
     }
+
+
+@dataclass(frozen=True)
+class Gone:
+    """An instance a delta page reports as `@removed`, in the id form the client knew it by:
+    a client reading default ids knew it under the id it had after `moves` moves of its
+    event (calendar/ids.py). `moved_only`: it is still there, only its event moved folders
+    since the previous round, so only a client reading default ids (whose id for it no
+    longer exists) is told it is gone; one reading immutable ids sees it as changed."""
+
+    id: str  # the stored (immutable) instance id
+    moves: int
+    moved_only: bool = False
 
 
 class InvalidStateToken(GraphError):
@@ -75,6 +89,7 @@ class SyncState:
     seen: dict[str, str]  # instance id → changeKey, as of the round that issued it
     events: set[str]  # top-level event ids that had an instance in the window then
     issued: datetime
+    moves: dict[str, int] = field(default_factory=dict)  # event id → moves, then
 
 
 @dataclass
@@ -84,7 +99,7 @@ class Round:
     id: str
     user_id: str
     window: tuple[datetime, datetime]
-    pages: list[list[Any]]  # each item: an Instance (rendered late) or a @removed dict
+    pages: list[list[Any]]  # each item: an Instance or a Gone (both rendered late)
     delta_token: str
     issued: datetime
     page_tokens: list[str] = field(default_factory=list)  # $skiptoken of page i+1
@@ -123,18 +138,33 @@ class DeltaEngine:
         current = self._store.instances(user_id, start, end)
         seen = {item.id: item.change_key for item in current}
         events = {item.event.id for item in current}
+        moves = {e: self._store.moves[e] for e in events if e in self._store.moves}
         if previous is None:
             entries: list[Any] = list(current)
         else:
+            known_moves = previous.moves
             entries = [i for i in current if previous.seen.get(i.id) != i.change_key]
-            entries += [removed(gone) for gone in previous.seen if gone not in seen]
+            entries += [
+                Gone(gone, known_moves.get(master_of(gone), 0))
+                for gone in previous.seen
+                if gone not in seen
+            ]
+            entries += [
+                Gone(known, known_moves.get(master, 0), moved_only=True)
+                for known in previous.seen
+                if known in seen
+                and known_moves.get(master := master_of(known), 0) != moves.get(master, 0)
+            ]
             if self.report_out_of_window_changes:
                 entries += self._outside_changes(user_id, previous, seen, events)
         now = self._clock.now()
-        state = SyncState(secrets.token_hex(12), user_id, start, end, seen, events, now)
+        state = SyncState(secrets.token_hex(12), user_id, start, end, seen, events, now, moves)
         self._states[state.id] = state
         size = max(1, min(page_size, MAX_PAGE_SIZE))
         pages = [entries[i : i + size] for i in range(0, len(entries), size)] or [[]]
+        while self._store.empty_pages > 0:  # the fault knob: empty pages that link on
+            self._store.empty_pages -= 1
+            pages.insert(0, [])
         round_ = Round(
             id=secrets.token_hex(12),
             user_id=user_id,
@@ -184,18 +214,19 @@ class DeltaEngine:
 
     def _outside_changes(
         self, user_id: str, previous: SyncState, seen: dict[str, str], events: set[str]
-    ) -> list[dict[str, Any]]:
+    ) -> list[Gone]:
         """@removed for events never in the window that were added/updated/deleted since."""
-        out: list[dict[str, Any]] = []
+        out: list[Gone] = []
         known = previous.events | events
+        moves = self._store.moves
         for event in self._store.events_of(user_id):
             if event.id in known or event.id in seen:
                 continue
             if event.modified > previous.issued:
-                out.append(removed(event.id))
+                out.append(Gone(event.id, moves.get(event.id, 0)))
         for gone in self._store.tombstones_since(user_id, previous.issued):
             if gone not in known and gone not in previous.seen:
-                out.append(removed(gone))
+                out.append(Gone(gone, moves.get(gone, 0)))
         return out
 
     def _too_old(self, issued: datetime) -> bool:
@@ -250,6 +281,7 @@ class DeltaEngine:
                     "seen": s.seen,
                     "events": sorted(s.events),
                     "issued": s.issued.isoformat(),
+                    "moves": s.moves,
                 }
                 for s in self._states.values()
             ],
@@ -268,6 +300,7 @@ class DeltaEngine:
                 seen=dict(raw["seen"]),
                 events=set(raw.get("events", [])),
                 issued=datetime.fromisoformat(raw["issued"]),
+                moves=dict(raw.get("moves", {})),
             )
             self._states[state.id] = state
 
@@ -281,3 +314,8 @@ def _window_of(payload: dict[str, Any]) -> tuple[datetime, datetime] | None:
 
 def is_instance(entry: Any) -> bool:
     return isinstance(entry, Instance)
+
+
+def master_of(instance_id: str) -> str:
+    """The top-level event of an instance id (an occurrence's series, else itself)."""
+    return instance_id.partition(OCCURRENCE)[0]

@@ -11,9 +11,10 @@ from typing import Any
 
 
 def new_event_id() -> str:
-    """Opaque, Outlook-looking ids (base64url of random bytes behind the AAMk prefix)."""
+    """An event's immutable id: opaque, Outlook-looking (base64url of random bytes behind
+    the AAkALg prefix immutable ids carry). Default ids are derived from it (`ids.py`)."""
     raw = base64.urlsafe_b64encode(uuid.uuid4().bytes + secrets.token_bytes(24)).decode()
-    return "AAMkAG" + raw.rstrip("=")
+    return "AAkALg" + raw.rstrip("=")
 
 
 def new_change_key() -> str:

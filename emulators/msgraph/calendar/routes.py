@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -14,11 +15,21 @@ from emulators.msgraph.auth import require_principal
 from emulators.msgraph.calendar.delta import (
     DEFAULT_PAGE_SIZE,
     DeltaEngine,
+    Gone,
     SyncStateGone,
     is_instance,
+    removed,
 )
+from emulators.msgraph.calendar.ids import (
+    IMMUTABLE_APPLIED,
+    IdForms,
+    asks_immutable,
+    inward,
+    parse_prefer,
+)
+from emulators.msgraph.calendar.query import refine
 from emulators.msgraph.calendar.serialize import render
-from emulators.msgraph.calendar.store import CalendarStore, Instance
+from emulators.msgraph.calendar.store import CalendarStore, Instance, not_found
 from emulators.msgraph.calendar.timezones import iso_utc, parse_query_time, zone
 from emulators.msgraph.directory import User
 from emulators.msgraph.errors import GraphError
@@ -70,21 +81,31 @@ def _mailbox(request: Request, principal: Principal, *, write: bool = False) -> 
 
 
 def _preferences(request: Request) -> dict[str, str]:
-    prefs: dict[str, str] = {}
-    for header in request.headers.getlist("prefer"):
-        for part in header.split(","):
-            name, _, value = part.strip().partition("=")
-            if name:
-                prefs[name.strip().lower()] = value.strip().strip('"')
-    return prefs
+    return parse_prefer(request.headers.getlist("prefer"))
 
 
 def _time_zone(request: Request, applied: list[str]) -> str | None:
+    """The answer's preferences: the time zone to render in (returned) and, noted in
+    `applied`, immutable ids (`_ids`)."""
     tz = _preferences(request).get("outlook.timezone")
     if tz:
         zone(tz)  # 400 for an unknown zone
         applied.append(f'outlook.timezone="{tz}"')
+    if _ids(request).immutable:
+        applied.append(IMMUTABLE_APPLIED)
     return tz
+
+
+def _ids(request: Request) -> IdForms:
+    """`Prefer: IdType="ImmutableId"` (learn.microsoft.com/graph/outlook-immutable-id):
+    this request's answer carries immutable ids; without it, default ids (which change
+    when an event moves between folders)."""
+    return IdForms(_store(request).moves, asks_immutable(_preferences(request)))
+
+
+def _event_id(request: Request, wire_id: str) -> str:
+    """An id from the path, in either form → the stored id (404 for a stale default id)."""
+    return inward(wire_id, _store(request).moves, not_found)
 
 
 def _query(request: Request, name: str) -> str | None:
@@ -127,14 +148,72 @@ def _here(request: Request) -> str:
     return f"{_state(request).base_url}{request.url.path}"
 
 
+# Outlook collections page by 10 unless `$top` asks otherwise, "within the range of 1 and
+# 1000" (List messages / List events, learn.microsoft.com/graph/api/user-list-events); a
+# nextLink carries "all the other query parameters present in the original request"
+# (learn.microsoft.com/graph/paging), and a client follows it until it is absent.
+MAX_TOP = 1000
+
+
+def _paged(request: Request, items: list[Instance]) -> tuple[list[Instance], str | None]:
+    """One page of a list answer by `$top`/`$skip`, and the nextLink to the rest (or None).
+    With the `empty_pages` knob set, the answer is an empty page whose nextLink leads to
+    the same items: Graph may answer such a page, and a client must follow it."""
+    top = max(1, min(_int_param(request, "$top", DEFAULT_PAGE_SIZE), MAX_TOP))
+    skip = _int_param(request, "$skip", 0)
+    store = _store(request)
+    if store.empty_pages > 0 and skip < len(items):
+        store.empty_pages -= 1
+        return [], _next_link(request, skip)
+    if skip + top < len(items):
+        return items[skip : skip + top], _next_link(request, skip + top)
+    return items[skip : skip + top], None
+
+
+def _next_link(request: Request, skip: int) -> str:
+    """This request's URL with every query option kept ($select, $top, $expand, the window,
+    in either case) and `$skip` moved on."""
+    options = [(k, v) for k, v in request.query_params.multi_items() if k.lower() != "$skip"]
+    options.append(("$skip", str(skip)))
+    query = urlencode(options, quote_via=quote, safe="$'(),:=")
+    return f"{_here(request)}?{query}"
+
+
 def _json(content: Any, status: int = 200, applied: list[str] | None = None) -> JSONResponse:
     headers = {"Preference-Applied": ", ".join(applied)} if applied else None
+    if isinstance(content, dict) and isinstance(content.get("value"), list):
+        for item in content["value"]:  # @odata.context once per answer, not per item
+            if isinstance(item, dict):
+                item.pop("@odata.context", None)
     return JSONResponse(content, status_code=status, headers=headers)
+
+
+def _context(request: Request, user: User, tail: str) -> dict[str, str]:
+    """A collection answer's one `@odata.context` (Graph: `$metadata#users('id')/events`)."""
+    return {
+        "@odata.context": f"{_state(request).base_url}/v1.0/$metadata#users('{user.id}')/{tail}"
+    }
+
+
+def _filter_doc(request: Request, item: Instance) -> dict[str, Any]:
+    """An item as `$filter`/`$orderby` see it: UTC, every extended property expanded."""
+    ids = {
+        str(p.get("id", "")).lower()
+        for p in item.event.data.get("singleValueExtendedProperties") or []
+    }
+    return _render(request, item, None, expand_property_ids=ids or None)
 
 
 def _render(request: Request, item: Instance, tz: str | None, **kw: Any) -> dict[str, Any]:
     state = _state(request)
-    return render(item, state.directory, base_url=state.base_url, time_zone=tz, **kw)
+    return render(
+        item,
+        state.directory,
+        base_url=state.base_url,
+        time_zone=tz,
+        id_of=_ids(request).outward,
+        **kw,
+    )
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -224,14 +303,23 @@ def _calendar_json(user: User) -> dict[str, Any]:
         "isRemovable": False,
         "isTallyingResponses": True,
         "allowedOnlineMeetingProviders": ["teamsForBusiness"] if user.teams_licence else [],
-        "defaultOnlineMeetingProvider": "teamsForBusiness" if user.teams_licence else "none",
+        # onlineMeetingProviderType members only (CSDL): "unknown" when Teams isn't allowed.
+        "defaultOnlineMeetingProvider": "teamsForBusiness" if user.teams_licence else "unknown",
         "owner": {"name": user.display_name, "address": user.mail},
     }
 
 
+def _selected(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """`$select` on an entity: the named properties (and the always-present `id`)."""
+    select = _select(request)
+    if not select:
+        return body
+    return {k: v for k, v in body.items() if k in select or k == "id" or k.startswith("@odata")}
+
+
 @_both("/calendar", ["GET"])
 async def get_calendar(request: Request, principal: Caller) -> JSONResponse:
-    return _json(_calendar_json(_mailbox(request, principal)))
+    return _json(_selected(request, _calendar_json(_mailbox(request, principal))))
 
 
 @_both("/calendars", ["GET"])
@@ -242,7 +330,7 @@ async def list_calendars(request: Request, principal: Caller) -> JSONResponse:
             "@odata.context": (
                 f"{_state(request).base_url}/v1.0/$metadata#users('{user.id}')/calendars"
             ),
-            "value": [_calendar_json(user)],
+            "value": [_selected(request, _calendar_json(user))],
         }
     )
 
@@ -254,21 +342,18 @@ async def list_events(request: Request, principal: Caller) -> JSONResponse:
     applied: list[str] = []
     tz = _time_zone(request, applied)
     items = sorted(
-        (store.instance(user.id, e.id) for e in store.events_of(user.id)), key=lambda i: i.start
+        (store.instance(user.id, e.id) for e in store.events_of(user.id)),
+        key=lambda i: (i.start, i.id),
     )
-    top = max(1, min(_int_param(request, "$top", 10), 1000))
-    skip = _int_param(request, "$skip", 0)
-    page = items[skip : skip + top]
+    items = refine(request, items, lambda i: _filter_doc(request, i))
+    page, next_link = _paged(request, items)
+    select, expand = _select(request), _expand_ids(request)
     body: dict[str, Any] = {
-        "value": [
-            _render(
-                request, i, tz, select=_select(request), expand_property_ids=_expand_ids(request)
-            )
-            for i in page
-        ]
+        **_context(request, user, "events"),
+        "value": [_render(request, i, tz, select=select, expand_property_ids=expand) for i in page],
     }
-    if skip + top < len(items):
-        body["@odata.nextLink"] = f"{_here(request)}?$top={top}&$skip={skip + top}"
+    if next_link:
+        body["@odata.nextLink"] = next_link
     return _json(body, applied=applied)
 
 
@@ -288,6 +373,7 @@ async def create_event(request: Request, principal: Caller) -> JSONResponse:
 
 @_both("/events/{event_id}", ["GET"])
 async def get_event(event_id: str, request: Request, principal: Caller) -> JSONResponse:
+    event_id = _event_id(request, event_id)
     user = _mailbox(request, principal)
     applied: list[str] = []
     tz = _time_zone(request, applied)
@@ -302,6 +388,7 @@ async def get_event(event_id: str, request: Request, principal: Caller) -> JSONR
 
 @_both("/events/{event_id}", ["PATCH"])
 async def update_event(event_id: str, request: Request, principal: Caller) -> JSONResponse:
+    event_id = _event_id(request, event_id)
     user = _mailbox(request, principal, write=True)
     applied: list[str] = []
     tz = _time_zone(request, applied)
@@ -313,6 +400,7 @@ async def update_event(event_id: str, request: Request, principal: Caller) -> JS
 
 @_both("/events/{event_id}", ["DELETE"])
 async def delete_event(event_id: str, request: Request, principal: Caller) -> Response:
+    event_id = _event_id(request, event_id)
     user = _mailbox(request, principal, write=True)
     _store(request).delete(user, event_id, request.headers.get("if-match"))
     return Response(status_code=204)
@@ -320,6 +408,7 @@ async def delete_event(event_id: str, request: Request, principal: Caller) -> Re
 
 @_both("/events/{event_id}/cancel", ["POST"])
 async def cancel_event(event_id: str, request: Request, principal: Caller) -> Response:
+    event_id = _event_id(request, event_id)
     user = _mailbox(request, principal, write=True)
     body = await _body(request)
     comment = body.get("Comment", body.get("comment"))
@@ -345,6 +434,7 @@ def _window(request: Request) -> tuple[Any, Any]:
 
 @_both("/events/{event_id}/instances", ["GET"])
 async def list_instances(event_id: str, request: Request, principal: Caller) -> JSONResponse:
+    event_id = _event_id(request, event_id)
     user = _mailbox(request, principal)
     start, end = _window(request)
     applied: list[str] = []
@@ -356,10 +446,7 @@ async def list_instances(event_id: str, request: Request, principal: Caller) -> 
     ]
     if not items:
         _store(request).get(user.id, event_id)  # 404 when the series doesn't exist
-    return _json(
-        {"value": [_render(request, i, tz, select=_select(request)) for i in items]},
-        applied=applied,
-    )
+    return _list_answer(request, user, f"events('{event_id}')/instances", items, tz, applied)
 
 
 @_both("/calendarView", ["GET"])
@@ -369,27 +456,42 @@ async def calendar_view(request: Request, principal: Caller) -> JSONResponse:
     start, end = _window(request)
     applied: list[str] = []
     tz = _time_zone(request, applied)
-    items = _store(request).instances(user.id, start, end)
-    top = max(1, min(_int_param(request, "$top", DEFAULT_PAGE_SIZE), 1000))
-    skip = _int_param(request, "$skip", 0)
+    items = refine(
+        request, _store(request).instances(user.id, start, end), lambda i: _filter_doc(request, i)
+    )
+    return _list_answer(request, user, "calendarView", items, tz, applied)
+
+
+def _list_answer(
+    request: Request,
+    user: User,
+    context: str,
+    items: list[Instance],
+    tz: str | None,
+    applied: list[str],
+) -> JSONResponse:
+    page, next_link = _paged(request, items)
+    select = _select(request)
     body: dict[str, Any] = {
-        "value": [
-            _render(request, i, tz, select=_select(request)) for i in items[skip : skip + top]
-        ]
+        **_context(request, user, context),
+        "value": [_render(request, i, tz, select=select) for i in page],
     }
-    if skip + top < len(items):
-        body["@odata.nextLink"] = (
-            f"{_here(request)}?startDateTime={iso_utc(start)}&endDateTime={iso_utc(end)}"
-            f"&$top={top}&$skip={skip + top}"
-        )
+    if next_link:
+        body["@odata.nextLink"] = next_link
     return _json(body, applied=applied)
 
 
 _NOT_ON_DELTA = ("$select", "$expand", "$filter", "$orderby", "$search")
 
 
+# The SDKs spell the function call `delta()` or `microsoft.graph.delta()` (OData's bound
+# function syntax); Graph answers all three alike.
 @_both("/calendarView/delta", ["GET"])
+@_both("/calendarView/delta()", ["GET"])
+@_both("/calendarView/microsoft.graph.delta()", ["GET"])
 @_both("/calendar/calendarView/delta", ["GET"])
+@_both("/calendar/calendarView/delta()", ["GET"])
+@_both("/calendar/calendarView/microsoft.graph.delta()", ["GET"])
 async def calendar_view_delta(request: Request, principal: Caller) -> JSONResponse:
     """event: delta on a calendarView (docs: /graph/api/event-delta, /graph/delta-query-events)."""
     user = _mailbox(request, principal)
@@ -433,13 +535,14 @@ async def calendar_view_delta(request: Request, principal: Caller) -> JSONRespon
             )
         raise
     value: list[dict[str, Any]] = []
+    ids = _ids(request)
     for entry in round_.pages[index]:
         if is_instance(entry):
             item = {"@odata.type": "#microsoft.graph.event", **_render(request, entry, tz)}
             item.pop("@odata.context", None)
             value.append(item)
-        else:
-            value.append(dict(entry))
+        elif isinstance(entry, Gone) and not (entry.moved_only and ids.immutable):
+            value.append(removed(ids.outward_as_of(entry.id, entry.moves)))
     body: dict[str, Any] = {
         "@odata.context": f"{_state(request).base_url}/v1.0/$metadata#Collection(event)",
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,11 +43,19 @@ def _location(value: Any) -> dict[str, Any]:
     return {"displayName": name, **named, **value}
 
 
-def cancelled_occurrences(item: Instance) -> list[str]:
+def _same(value: str) -> str:
+    return value
+
+
+def _day_of(stamp: str) -> str:
+    return datetime.strptime(stamp, STAMP).replace(tzinfo=UTC).date().isoformat()
+
+
+def cancelled_occurrences(item: Instance, id_of: Callable[[str], str] = _same) -> list[str]:
     """A series master's cancelledOccurrences: "OID.{masterId}.{yyyy-mm-dd}" per cancelled one."""
     event = item.event
     return [
-        f"OID.{event.id}.{datetime.strptime(stamp, STAMP).replace(tzinfo=UTC).date().isoformat()}"
+        f"OID.{id_of(event.id)}.{_day_of(stamp)}"
         for stamp, override in sorted(event.exceptions.items())
         if override.cancelled
     ]
@@ -60,7 +69,9 @@ def render(
     time_zone: str | None = None,
     select: set[str] | None = None,
     expand_property_ids: set[str] | None = None,
+    id_of: Callable[[str], str] = _same,
 ) -> dict[str, Any]:
+    """`id_of` maps a stored (immutable) id to the form the request asked for."""
     event = item.event
     data = dict(event.data)
     if item.override is not None:
@@ -82,12 +93,11 @@ def render(
     online = data.get("onlineMeeting")
     out: dict[str, Any] = {
         "@odata.etag": f'W/"{item.change_key}"',
-        "id": item.id,
+        "id": id_of(item.id),
         "createdDateTime": iso_utc(event.created),
         "lastModifiedDateTime": iso_utc(item.modified),
         "changeKey": item.change_key,
         "categories": data.get("categories") or [],
-        "transactionId": event.transaction_id,
         "originalStartTimeZone": data.get("originalStartTimeZone") or event.start_tz,
         "originalEndTimeZone": data.get("originalEndTimeZone") or event.end_tz,
         "iCalUId": event.ical_uid,
@@ -102,10 +112,10 @@ def render(
         "isCancelled": bool(data.get("isCancelled", False)),
         "isOrganizer": event.is_organizer,
         "responseRequested": data.get("responseRequested", True),
-        "seriesMasterId": event.id if item.kind in ("occurrence", "exception") else None,
+        "seriesMasterId": id_of(event.id) if item.kind in ("occurrence", "exception") else None,
         "showAs": data.get("showAs", "busy"),
         "type": item.kind,
-        "webLink": f"https://outlook.office365.com/owa/?itemid={item.id}&exvsurl=1&path=/calendar/item",
+        "webLink": f"https://outlook.office365.com/owa/?itemid={id_of(item.id)}&exvsurl=1&path=/calendar/item",
         "onlineMeetingUrl": None,
         "isOnlineMeeting": bool(online),
         "onlineMeetingProvider": data.get("onlineMeetingProvider", "unknown")
@@ -129,10 +139,12 @@ def render(
         "organizer": organizer,
         "onlineMeeting": online,
     }
+    if event.transaction_id is not None:  # Graph's answers carry it only when it was set
+        out["transactionId"] = event.transaction_id  # (user-post-events examples)
     if item.original_start is not None:
         out["originalStart"] = iso_utc(item.original_start)
     if select and "cancelledOccurrences" in select and item.kind == "seriesMaster":
-        out["cancelledOccurrences"] = cancelled_occurrences(item)
+        out["cancelledOccurrences"] = cancelled_occurrences(item, id_of)
     if expand_property_ids:
         out["singleValueExtendedProperties"] = [
             p

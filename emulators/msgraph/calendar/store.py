@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 
 from emulators.msgraph.calendar import recurrence
@@ -25,7 +25,7 @@ from emulators.msgraph.calendar.model import (
     split_occurrence_id,
     stamp_of,
 )
-from emulators.msgraph.calendar.timezones import parse_date_time_time_zone
+from emulators.msgraph.calendar.timezones import parse_date_time_time_zone, zone
 from emulators.msgraph.changes import ChangeFeed, ChangeType, EventChange
 from emulators.msgraph.clock import Clock
 from emulators.msgraph.directory import Directory, User
@@ -73,8 +73,8 @@ ATTENDEE_TYPES = frozenset({"required", "optional", "resource"})
 BODY_TYPES = frozenset({"text", "html"})
 # What Graph does for a Teams meeting asked by a user who can't have one. Issues on the Graph
 # docs repo report a 201 with isOnlineMeeting false / provider unknown / no onlineMeeting
-# (microsoftgraph/microsoft-graph-docs#9741, #22355), others a 400 (#7864). "error" (default)
-# answers 400; "silent" reproduces the quiet downgrade.
+# (microsoftgraph/microsoft-graph-docs#9741, #22355), others a 400 (#7864). "silent" (the
+# default, as Graph does) makes the event without a meeting; "error" answers 400.
 UnlicensedTeams = Literal["error", "silent"]
 
 
@@ -112,10 +112,16 @@ class CalendarStore:
         # Deleted top-level events per mailbox (id → when), for delta's @removed of items it
         # never returned (documented: out-of-window changes come as @removed too).
         self.tombstones: dict[str, dict[str, datetime]] = {}
+        # How often each event (by immutable id) moved between folders: its default id
+        # changes with every move (calendar/ids.py). Kept after deletion for @removed ids.
+        self.moves: dict[str, int] = {}
         # calendarView delta tokens older than this are gone (410). Outlook's limit is a cache
         # size, not a fixed age (delta-query-overview "Token duration"); 7 days like directory.
         self.delta_token_max_age = timedelta(days=7)
-        self.unlicensed_teams: UnlicensedTeams = "error"
+        self.unlicensed_teams: UnlicensedTeams = "silent"
+        # Fault knob: the next N list or delta pages come back empty, with a nextLink to the
+        # same items (a client must follow a nextLink whatever the page holds).
+        self.empty_pages = 0
 
     # ---------------------------------------------------------------- reads
     def events_of(self, user_id: str) -> list[StoredEvent]:
@@ -247,6 +253,7 @@ class CalendarStore:
             raise GraphError(
                 400, "ErrorInvalidRequest", "The end of the event is before its start."
             )
+        _check_all_day(bool(data.get("isAllDay")), start, start_tz, end, end_tz)
         if data.get("recurrence"):
             recurrence.validate(data["recurrence"])
         now = self._clock.now()
@@ -298,6 +305,7 @@ class CalendarStore:
                 raise GraphError(
                     400, "ErrorInvalidRequest", "The end of the event is before its start."
                 )
+            _check_all_day(bool(merged.get("isAllDay")), start, start_tz, end, end_tz)
             # Changing a series' pattern or times drops its exceptions, as Outlook does.
             if event.recurrence is not None and ({"recurrence", "start", "end"} & body.keys()):
                 event.exceptions.clear()
@@ -314,14 +322,17 @@ class CalendarStore:
             fields = {**override.fields, **_normalise(body)}
             new_start = override.start or original
             new_end = override.end or (original + event.duration)
+            start_tz, end_tz = event.start_tz, event.end_tz
             if "start" in body:
-                new_start, _ = parse_date_time_time_zone(body["start"], "start")
+                new_start, start_tz = parse_date_time_time_zone(body["start"], "start")
             if "end" in body:
-                new_end, _ = parse_date_time_time_zone(body["end"], "end")
+                new_end, end_tz = parse_date_time_time_zone(body["end"], "end")
             if new_end < new_start:
                 raise GraphError(
                     400, "ErrorInvalidRequest", "The end of the event is before its start."
                 )
+            all_day = bool({**event.data, **fields}.get("isAllDay"))
+            _check_all_day(all_day, new_start, start_tz, new_end, end_tz)
             override.fields = fields
             override.start, override.end = new_start, new_end
             override.change_key = new_change_key()
@@ -501,8 +512,10 @@ class CalendarStore:
         self.mailboxes.clear()
         self.invitations.clear()
         self.tombstones.clear()
+        self.moves.clear()
         self.delta_token_max_age = timedelta(days=7)
-        self.unlicensed_teams = "error"
+        self.unlicensed_teams = "silent"
+        self.empty_pages = 0
 
     def tombstones_since(self, user_id: str, since: datetime) -> list[str]:
         """Ids of top-level events deleted after `since` (older tombstones are pruned)."""
@@ -512,8 +525,19 @@ class CalendarStore:
             del box[gone]
         return [i for i, at in box.items() if at > since]
 
+    def move(self, user_id: str, event_id: str) -> StoredEvent:
+        """The person moves the event to another folder and back (e.g. Deleted Items and
+        back): its default id changes (immutable ids don't), and it counts as changed."""
+        event = self.get(user_id, event_id)
+        self.moves[event.id] = self.moves.get(event.id, 0) + 1
+        event.change_key = new_change_key()
+        event.modified = self._clock.now()
+        self._publish(user_id, event.id, "updated")
+        return event
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            "moves": dict(self.moves),
             "events": [_event_to_dict(e) for box in self.mailboxes.values() for e in box.values()],
             "invitations": self.invitations,
             "tombstones": {
@@ -530,6 +554,7 @@ class CalendarStore:
             event = _event_from_dict(raw)
             self.mailboxes.setdefault(event.owner, {})[event.id] = event
         self.invitations = list(data.get("invitations", []))
+        self.moves = {str(k): int(v) for k, v in data.get("moves", {}).items()}
         self.tombstones = {
             user: {i: datetime.fromisoformat(at) for i, at in box.items()}
             for user, box in data.get("tombstones", {}).items()
@@ -578,6 +603,29 @@ def _event_from_dict(raw: dict[str, Any]) -> StoredEvent:
         for stamp, o in raw.get("exceptions", {}).items()
     }
     return StoredEvent(**raw)
+
+
+def _check_all_day(
+    is_all_day: bool, start: datetime, start_tz: str, end: datetime, end_tz: str
+) -> None:
+    """An all-day event "regardless of whether it's a single-day or multi-day event, start
+    and end time must be set to midnight and be in the same time zone" (event resource,
+    `isAllDay`, learn.microsoft.com/graph/api/resources/event), and lasts whole days. Graph
+    refuses others with 400 (`ErrorPropertyValidationFailure`, as reported on
+    microsoftgraph/microsoft-graph-docs#7919); what is checked is the time in the event's own
+    zone (`Prefer: outlook.timezone` only changes how answers are rendered)."""
+    if not is_all_day:
+        return
+    local_start, local_end = start.astimezone(zone(start_tz)), end.astimezone(zone(end_tz))
+    at_midnight = local_start.time() == time(0) and local_end.time() == time(0)
+    same_zone = zone(start_tz).key == zone(end_tz).key
+    if not (at_midnight and same_zone and local_end.date() > local_start.date()):
+        raise GraphError(
+            400,
+            "ErrorPropertyValidationFailure",
+            "At least one property failed validation. An all-day event starts and ends at "
+            "midnight, in one time zone, at least a day apart.",
+        )
 
 
 def _check_writable(body: dict[str, Any], allowed: frozenset[str]) -> None:

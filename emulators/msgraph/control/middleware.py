@@ -90,7 +90,13 @@ class TrafficMiddleware:
                     state.throttle.acquire(key, state.clock.now())
                     throttle_key = key
                 except GraphError as exc:
-                    response = graph_error(exc.status, exc.code, exc.message, headers=exc.headers)
+                    response = graph_error(
+                        exc.status,
+                        exc.code,
+                        exc.message,
+                        headers=exc.headers,
+                        client_request_id=headers.get("client-request-id"),
+                    )
                     await response(scope, receive, send_and_watch)
                     return
             rule = state.faults.take(method, path, mailbox)

@@ -11,6 +11,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from emulators.msgraph.calendar.ids import IdForms, inward
+from emulators.msgraph.calendar.store import not_found
 from emulators.msgraph.control.schemas import (
     AdvanceIn,
     AppIn,
@@ -26,6 +28,7 @@ from emulators.msgraph.control.schemas import (
 )
 from emulators.msgraph.control.views import tenant_json, user_json
 from emulators.msgraph.directory import CONSUMERS_TENANT_ID, TenantPolicy
+from emulators.msgraph.errors import GraphError
 from emulators.msgraph.faults import FaultRule
 from emulators.msgraph.identity.service import DEFAULT_CLIENT_ID
 from emulators.msgraph.state import EmulatorState
@@ -309,6 +312,7 @@ async def calendar_settings(request: Request) -> dict[str, Any]:
     return {
         "unlicensed_teams": calendars.unlicensed_teams,
         "delta_token_max_age_seconds": calendars.delta_token_max_age.total_seconds(),
+        "empty_pages": calendars.empty_pages,
     }
 
 
@@ -320,7 +324,31 @@ async def set_calendar_settings(body: CalendarSettingsIn, request: Request) -> d
         calendars.unlicensed_teams = body.unlicensed_teams
     if body.delta_token_max_age_seconds is not None:
         calendars.delta_token_max_age = timedelta(seconds=body.delta_token_max_age_seconds)
+    if body.empty_pages is not None:
+        calendars.empty_pages = body.empty_pages
     return await calendar_settings(request)
+
+
+@router.post("/users/{user}/events/{event_id}/move")
+async def move_event(user: str, event_id: str, request: Request) -> dict[str, Any]:
+    """The person moves the event to Deleted Items and restores it, as in Outlook: its
+    default id changes, its immutable id doesn't (learn.microsoft.com/graph/outlook-immutable-id).
+    `event_id` in either form; answers both forms of the id it has now."""
+    state = _state(request)
+    found = state.directory.find_user(user)
+    if found is None:
+        raise HTTPException(404, f"unknown user {user}")
+    calendars = state.calendars
+    try:
+        stored = inward(event_id, calendars.moves, not_found)
+        event = calendars.move(found.id, stored)
+    except GraphError as exc:
+        raise HTTPException(404, f"unknown event {event_id}") from exc
+    return {
+        "id": IdForms(calendars.moves, immutable=False).outward(event.id),
+        "immutableId": event.id,
+        "moves": calendars.moves[event.id],
+    }
 
 
 @router.post("/tick")

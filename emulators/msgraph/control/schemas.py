@@ -82,3 +82,4 @@ class LifecycleIn(BaseModel):
 class CalendarSettingsIn(BaseModel):
     unlicensed_teams: Literal["error", "silent"] | None = None
     delta_token_max_age_seconds: float | None = Field(default=None, gt=0)
+    empty_pages: int | None = Field(default=None, ge=0)

@@ -28,6 +28,10 @@ class Subscription:
     latest_supported_tls_version: str = "v1_2"
     # Lifecycle bookkeeping: whether reauthorizationRequired was already sent for this term.
     reauthorization_sent: bool = field(default=False)
+    # Created with `Prefer: IdType="ImmutableId"`: its notifications carry immutable ids; one
+    # created without keeps default ids for life (learn.microsoft.com/graph/outlook-immutable-id,
+    # "Immutable ID with change notifications": delete and recreate it to switch).
+    immutable_ids: bool = field(default=False)
 
     @property
     def change_types(self) -> set[str]:

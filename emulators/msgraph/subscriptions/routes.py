@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from emulators.msgraph.auth import require_principal
+from emulators.msgraph.calendar.ids import IMMUTABLE_APPLIED, asks_immutable, parse_prefer
 from emulators.msgraph.errors import GraphError
 from emulators.msgraph.principal import Principal
 from emulators.msgraph.state import EmulatorState
@@ -35,9 +36,13 @@ async def _json(request: Request) -> dict[str, Any]:
 
 @router.post("")
 async def create(request: Request, principal: CurrentPrincipal) -> Response:
-    subscription = await _service(request).create(principal, await _json(request))
+    immutable = asks_immutable(parse_prefer(request.headers.getlist("prefer")))
+    subscription = await _service(request).create(
+        principal, await _json(request), immutable_ids=immutable
+    )
     body = {"@odata.context": f"{CONTEXT}/$entity", **subscription.to_graph()}
-    return JSONResponse(body, status_code=201)
+    headers = {"Preference-Applied": IMMUTABLE_APPLIED} if immutable else None
+    return JSONResponse(body, status_code=201, headers=headers)
 
 
 @router.get("")

@@ -49,11 +49,15 @@ class SubscriptionService:
         self.dispatcher = Dispatcher(self.settings, clock.now, self._missed)
         # Etags of notified events: Graph sends the event's changeKey-based ETag.
         self.etag_of: Callable[[str, str], str | None] = lambda user_id, event_id: None
+        # A stored event id as a subscription sees it: (id, immutable ids?) → id on the wire.
+        self.id_of: Callable[[str, bool], str] = lambda event_id, immutable: event_id
         changes.subscribe(self.on_change)
 
     # --- API operations ----------------------------------------------------------------------
 
-    async def create(self, principal: Principal, body: dict[str, Any]) -> Subscription:
+    async def create(
+        self, principal: Principal, body: dict[str, Any], *, immutable_ids: bool = False
+    ) -> Subscription:
         now = self._clock.now()
         change_type = parse_change_type(body.get("changeType"))
         notification_url = check_url(body.get("notificationUrl"), "notificationUrl", self.settings)
@@ -89,6 +93,7 @@ class SubscriptionService:
             application_id=principal.client_id,
             creator_id=principal.user_id,
             latest_supported_tls_version=str(body.get("latestSupportedTlsVersion") or "v1_2"),
+            immutable_ids=immutable_ids,
         )
         self.subscriptions[subscription.id] = subscription
         return subscription
@@ -138,13 +143,14 @@ class SubscriptionService:
     def on_change(self, change: EventChange) -> None:
         """ChangeFeed listener: queue one change notification per matching subscription."""
         now = self._clock.now()
-        resource = f"Users/{change.user_id}/Events/{change.event_id}"
         etag = self.etag_of(change.user_id, change.event_id) or self._etag()
         for subscription in list(self.subscriptions.values()):
             if subscription.mailbox_user_id != change.user_id or subscription.expiration <= now:
                 continue
             if change.change_type not in subscription.change_types:
                 continue
+            event_id = self.id_of(change.event_id, subscription.immutable_ids)
+            resource = f"Users/{change.user_id}/Events/{event_id}"
             item: dict[str, Any] = {
                 "subscriptionId": subscription.id,
                 "subscriptionExpirationDateTime": graph_datetime(subscription.expiration),
@@ -154,7 +160,7 @@ class SubscriptionService:
                     "@odata.type": "#Microsoft.Graph.Event",
                     "@odata.id": resource,
                     "@odata.etag": etag,
-                    "id": change.event_id,
+                    "id": event_id,
                 },
                 "clientState": subscription.client_state,
                 "tenantId": subscription.tenant_id,

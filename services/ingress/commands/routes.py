@@ -17,6 +17,7 @@ from shared.contracts.commands import (
     ScheduleMeetingRequest,
 )
 from shared.contracts.roster import Roster, TeamMember
+from shared.security.json_body import require_json_body
 
 ID = r"^[A-Za-z0-9._:@-]{1,128}$"
 
@@ -36,6 +37,10 @@ class CommandStatus(BaseModel):
     kind: str
     state: str = Field(description="accepted | succeeded | failed")
     result: dict[str, Any] | None = None
+    warnings: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Succeeded, but not all of it (e.g. `teams_link_unavailable`).",
+    )
     failure: dict[str, Any] | None = None
     accepted_at: datetime | None = None
     completed_at: datetime | None = None
@@ -59,7 +64,11 @@ def _accepted(command_id: str) -> CommandAccepted:
 
 
 def command_router(auth: Callable[..., object]) -> APIRouter:
-    router = APIRouter(dependencies=[Depends(auth)], tags=["commands"])
+    router = APIRouter(
+        dependencies=[Depends(auth), Depends(require_json_body)],
+        tags=["commands"],
+        responses={415: {"description": "The body is not JSON (Content-Type)."}},
+    )
 
     @router.post("/v1/commands/schedule", status_code=202, response_model=CommandAccepted)
     async def schedule(body: ScheduleMeetingRequest, handlers: Handlers) -> CommandAccepted:
@@ -92,6 +101,7 @@ def command_router(auth: Callable[..., object]) -> APIRouter:
             kind=doc.get("kind", ""),
             state=doc.get("state", "accepted"),
             result=doc.get("result"),
+            warnings=list((doc.get("result") or {}).get("warnings") or []),
             failure=doc.get("failure"),
             accepted_at=doc.get("accepted_at"),
             completed_at=doc.get("completed_at"),

@@ -3,7 +3,7 @@
 
 The projector's home database (`settings.mongodb_database`) keeps a small control
 collection. Its `pointer` document names the database that holds the read model
-(`one_on_ones`, `cadence`, `connections`); with no pointer it is the home database itself.
+(`one_on_ones`, `connections`); with no pointer it is the home database itself.
 `read-model rebuild --switch` moves the pointer with one conditional update.
 
 Every projector instance follows it: `FollowingDatabase` is what the stores are built on;

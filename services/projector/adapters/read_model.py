@@ -1,22 +1,27 @@
-"""The projector's collections: `one_on_ones`, `cadence`, `connections`.
+"""The projector's collections: `one_on_ones` and `connections` (cadence is computed at
+query time from `one_on_ones`, ADR 0007).
 
 Writes are the conditional, versioned upserts of `domain.merge.VersionedWrite`: the filter
 `{"_id": id, "version": {"$lt": v}}` with `upsert=True` either updates an older document,
 inserts a new one, or — when a same-or-newer version is stored — tries to insert a second
-document with that `_id` and fails with DuplicateKeyError, which means "stale, drop it".
+document with that `_id` and fails with a duplicate-key error (11000), which means "stale,
+drop it". A batch goes as one unordered bulk write of those upserts (a stale one fails
+alone and is dropped), plus one bulk of the sticky updates when the batch has any.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
-from services.projector.domain.cadence import LOOK_BACK, Cadence, cadence_id
+from services.projector.domain.cadence import LOOK_BACK
 from services.projector.domain.merge import VersionedWrite
 from shared.mongo import Document, IndexSpec
 from shared.observability.logging import get_logger
@@ -24,7 +29,6 @@ from shared.observability.logging import get_logger
 log = get_logger(__name__)
 
 ONE_ON_ONES = "one_on_ones"
-CADENCE = "cadence"
 CONNECTIONS = "connections"
 
 INDEXES = [
@@ -33,7 +37,6 @@ INDEXES = [
         ONE_ON_ONES,
         [("manager_id", 1), ("member_email", 1), ("start", 1)],
     ),
-    IndexSpec(CADENCE, [("manager_id", 1), ("member_email", 1)]),
     IndexSpec(CONNECTIONS, [("user_id", 1)]),
 ]
 
@@ -50,38 +53,43 @@ class Pair:
     member_email: str
 
 
-@dataclass(frozen=True)
-class WriteResult:
-    applied: bool  # False: a same-or-newer version was stored, the write was dropped
-    pair_before: Pair | None  # whose cadence the document counted for before the write
+DUPLICATE_KEY = 11000
 
 
-def _pair(doc: Document | None) -> Pair | None:
-    if doc is None or not doc.get("manager_id") or not doc.get("member_email"):
-        return None
-    return Pair(doc["manager_id"], doc["member_email"])
-
-
-async def apply_versioned(collection: AsyncCollection[Document], write: VersionedWrite) -> bool:
-    """The conditional upsert (+ the sticky update); True if the versioned part applied."""
+def _versioned_update(write: VersionedWrite) -> UpdateOne:
     update: dict[str, Any] = {"$set": {**write.set_fields, "version": write.version}}
     if write.set_on_insert:
         update["$setOnInsert"] = dict(write.set_on_insert)
     if write.unset_fields:
         update["$unset"] = dict.fromkeys(write.unset_fields, "")
+    return UpdateOne({"_id": write.doc_id, "version": {"$lt": write.version}}, update, upsert=True)
+
+
+async def apply_versioned(
+    collection: AsyncCollection[Document], writes: Sequence[VersionedWrite]
+) -> int:
+    """The conditional upserts of `writes` (at most one per document: `merge.coalesce`) as
+    one unordered bulk write, then their sticky updates as one more; returns how many of
+    the versioned writes applied (the rest were stale and dropped)."""
+    if not writes:
+        return 0
+    stale = 0
     try:
-        await collection.update_one(
-            {"_id": write.doc_id, "version": {"$lt": write.version}}, update, upsert=True
-        )
-        applied = True
-    except DuplicateKeyError:
-        log.debug("stale write dropped", collection=collection.name, version=write.version)
-        applied = False
-    if write.sticky:
+        await collection.bulk_write([_versioned_update(w) for w in writes], ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if exc.details.get("writeConcernErrors") or any(
+            e.get("code") != DUPLICATE_KEY for e in errors
+        ):
+            raise
+        stale = len(errors)
+        log.debug("stale writes dropped", collection=collection.name, stale=stale)
+    sticky = [UpdateOne({"_id": w.doc_id}, {"$set": dict(w.sticky)}) for w in writes if w.sticky]
+    if sticky:
         # Unconditional, but never creates a document: the versioned write just made sure
         # one exists (its own, or the newer one that made it stale).
-        await collection.update_one({"_id": write.doc_id}, {"$set": dict(write.sticky)})
-    return applied
+        await collection.bulk_write(sticky, ordered=False)
+    return len(writes) - stale
 
 
 class MeetingStore:
@@ -90,12 +98,9 @@ class MeetingStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._collection = db[ONE_ON_ONES]
 
-    async def apply(self, write: VersionedWrite) -> WriteResult:
-        before = await self._collection.find_one(
-            {"_id": write.doc_id}, projection={"manager_id": 1, "member_email": 1}
-        )
-        applied = await apply_versioned(self._collection, write)
-        return WriteResult(applied=applied, pair_before=_pair(before))
+    async def apply(self, writes: Sequence[VersionedWrite]) -> int:
+        """One batch (one write per meeting); how many applied."""
+        return await apply_versioned(self._collection, writes)
 
     async def counts(self, connection_id: str) -> dict[str, int]:
         """How many of the connection's meetings are live and how many removed (operators)."""
@@ -117,66 +122,35 @@ class MeetingStore:
         }
         return [doc async for doc in self._collection.find(query).sort([("start", 1), ("_id", 1)])]
 
-    async def pair_history(self, pair: Pair, now: datetime) -> list[Document]:
-        """What the pair's cadence needs: its meetings from 90 days back on, and the last
-        one held before that (so "last held" survives a quiet quarter)."""
-        base = {
-            "manager_id": pair.manager_id,
-            "member_email": pair.member_email,
-            **LIVE_OCCURRENCES,
-        }
+    async def manager_history(self, manager_id: str, now: datetime) -> dict[str, list[Document]]:
+        """What the manager's cadence needs, by member e-mail, in two queries: every pair's
+        meetings from 90 days back on, and each pair's last one held before that (so "last
+        held" survives a quiet quarter). A pair with neither is not there."""
+        base = {"manager_id": manager_id, **LIVE_OCCURRENCES}
         window_start = now - LOOK_BACK
-        recent = [
-            doc
-            async for doc in self._collection.find({**base, "start": {"$gte": window_start}}).sort(
-                "start", 1
-            )
-        ]
-        older = await self._collection.find_one(
-            {**base, "start": {"$lt": window_start}, "end": {"$lte": now}, "is_cancelled": False},
-            sort=[("start", -1)],
+        history: dict[str, list[Document]] = {}
+        older = await self._collection.aggregate(
+            [
+                {
+                    "$match": {
+                        **base,
+                        "start": {"$lt": window_start},
+                        "end": {"$lte": now},
+                        "is_cancelled": False,
+                    }
+                },
+                {"$sort": {"start": -1}},
+                {"$group": {"_id": "$member_email", "doc": {"$first": "$$ROOT"}}},
+            ]
         )
-        return ([older] if older is not None else []) + recent
-
-
-class CadenceStore:
-    """`cadence`: `_id` = "{manager_id}:{member email}", the pair's cadence when it last
-    changed (the query API recomputes it relative to the time of the request)."""
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._collection = db[CADENCE]
-
-    async def put(
-        self,
-        pair: Pair,
-        member: MemberInfo,
-        cadence: Cadence,
-        computed_at: datetime,
-    ) -> None:
-        doc = {
-            "manager_id": pair.manager_id,
-            "member_email": pair.member_email,
-            "member_name": member.display_name,
-            "member_id": member.member_id,
-            "last_held": cadence.last_held,
-            "next_scheduled": cadence.next_scheduled,
-            "held_last_90_days": cadence.held_last_90_days,
-            "median_interval_days": cadence.median_interval_days,
-            "overdue_horizon_days": cadence.overdue_horizon_days,
-            "overdue": cadence.overdue,
-            "computed_at": computed_at,
-        }
-        await self._collection.replace_one(
-            {"_id": cadence_id(pair.manager_id, pair.member_email)}, doc, upsert=True
+        async for group in older:
+            history[group["_id"]] = [group["doc"]]
+        recent = self._collection.find({**base, "start": {"$gte": window_start}}).sort(
+            [("start", 1), ("_id", 1)]
         )
-
-    async def delete(self, pair: Pair) -> None:
-        """The pair has no live meetings left: it leaves the list."""
-        await self._collection.delete_one({"_id": cadence_id(pair.manager_id, pair.member_email)})
-
-    async def for_manager(self, manager_id: str) -> list[Document]:
-        cursor = self._collection.find({"manager_id": manager_id}).sort("member_email", 1)
-        return [doc async for doc in cursor]
+        async for doc in recent:
+            history.setdefault(doc["member_email"], []).append(doc)
+        return history
 
 
 @dataclass(frozen=True)
@@ -199,7 +173,7 @@ class ConnectionStore:
         self._collection = db[CONNECTIONS]
 
     async def apply(self, write: VersionedWrite) -> bool:
-        return await apply_versioned(self._collection, write)
+        return await apply_versioned(self._collection, [write]) == 1
 
     async def get(self, connection_id: str) -> Document | None:
         return await self._collection.find_one({"_id": connection_id})

@@ -14,9 +14,8 @@ Only non-cancelled, non-removed meetings count. Relative to `now`:
   held) AND no meeting in progress or starting within the next *horizon*
   (`start <= now + horizon` and `end > now`).
 
-The stored `cadence` document is this computed at the time of the pair's last change; the
-query API computes it again at request time, so "overdue" is right even when nothing
-changed for weeks.
+Nothing of it is stored: the query API computes it from the pair's meetings at request
+time (ADR 0007), so "overdue" is right even when nothing changed for weeks.
 """
 
 from __future__ import annotations

@@ -14,16 +14,29 @@ deliveries converge, and replaying a topic from the start rebuilds the same docu
   created (`created_in_smvue=true`); the syncer later sees the same meeting in Outlook
   and can't know where it came from (`created_in_smvue=false`). Whatever the order, the
   meeting is shown once, marked as created in SMVue: the flag is applied by a separate
-  unconditional update (`sticky`) and versioned writes never set it back to false.
+  unconditional update (`sticky`) and versioned writes never set it back to false. The
+  writer's removal of its meeting carries the flag too.
+
+Replay after compaction (ADR 0009). The meetings topic is compacted: the broker keeps only
+the last record per Kafka key. Each producer has its own key per meeting (the syncer the
+meeting id, the writer `meeting id#smvue`) and publishes a meeting's records with growing
+versions, so compaction keeps each producer's newest record, and every record the writer
+publishes about its meeting says `created_in_smvue=true`. A document here is a function of
+the *set* of records — the fields of the highest version, plus the sticky flag if any
+record carries it — and that function gives the same value on the full log as on what
+compaction keeps of it: a replay into an empty read model rebuilds the same documents.
+Consumers rely on the payload's `meeting_id`, never on the record key.
 
 `apply_write` is the reference semantics of a write on one document (the adapter performs
 the same as MongoDB updates); the unit tests fold events through it in every order.
+`coalesce` turns a batch of writes into one write per document with the same effect, so
+the projector applies a batch as one unordered bulk write (ADR 0007).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.contracts.connections import ConnectionSnapshot
@@ -77,7 +90,7 @@ def meeting_upsert(meeting: MeetingSnapshot) -> VersionedWrite:
     )
 
 
-def sticky_fields(meeting: MeetingSnapshot) -> dict[str, Any] | None:
+def sticky_fields(meeting: MeetingSnapshot | MeetingRemoval) -> dict[str, Any] | None:
     """Only a writer's `created_in_smvue=true` is sticky; `false` says nothing."""
     if not meeting.created_in_smvue:
         return None
@@ -88,19 +101,24 @@ def sticky_fields(meeting: MeetingSnapshot) -> dict[str, Any] | None:
 
 
 def meeting_tombstone(removal: MeetingRemoval) -> VersionedWrite:
+    fields: dict[str, Any] = {
+        "connection_id": removal.connection_id,
+        "manager_id": removal.manager_id,
+        "graph_event_id": removal.graph_event_id,
+        "version": removal.version,
+        "removed": True,
+        "removal_reason": removal.reason.value,
+    }
+    sticky = sticky_fields(removal)
+    if sticky is not None:
+        fields.update(sticky)
     return VersionedWrite(
         doc_id=removal.meeting_id,
         version=removal.version,
-        set_fields={
-            "connection_id": removal.connection_id,
-            "manager_id": removal.manager_id,
-            "graph_event_id": removal.graph_event_id,
-            "version": removal.version,
-            "removed": True,
-            "removal_reason": removal.reason.value,
-        },
-        set_on_insert=dict(NOT_FROM_SMVUE),
+        set_fields=fields,
+        set_on_insert={k: v for k, v in NOT_FROM_SMVUE.items() if k not in fields},
         unset_fields=SNAPSHOT_ONLY_FIELDS,
+        sticky=sticky,
     )
 
 
@@ -134,3 +152,19 @@ def fold(writes: Iterable[VersionedWrite]) -> dict[str, Document]:
     for write in writes:
         docs[write.doc_id] = apply_write(docs.get(write.doc_id), write)
     return docs
+
+
+def coalesce(writes: Iterable[VersionedWrite]) -> list[VersionedWrite]:
+    """One write per document, with the same effect on any stored document as applying
+    `writes` in order: the newest version's write (the first of equal ones — a later equal
+    one is a duplicate), carrying every sticky update of the batch merged in order (sticky
+    updates apply whatever the versions, the last value of a field wins)."""
+    newest: dict[str, VersionedWrite] = {}
+    sticky: dict[str, dict[str, Any]] = {}
+    for write in writes:
+        current = newest.get(write.doc_id)
+        if current is None or supersedes(current.version, write.version):
+            newest[write.doc_id] = write
+        if write.sticky:
+            sticky.setdefault(write.doc_id, {}).update(write.sticky)
+    return [replace(write, sticky=sticky.get(doc_id)) for doc_id, write in newest.items()]

@@ -5,9 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from services.syncer.domain.window import Window
 from shared.graph.client import GraphClient
+from shared.graph.errors import GraphNotFound
+from shared.graph.event import GraphEvent
+
+# The allowed fields only (no body): what the syncer may read of one event.
+EVENT_SELECT = ",".join(
+    info.alias or name for name, info in GraphEvent.model_fields.items() if name != "id"
+)
 
 
 def _iso(moment: datetime) -> str:
@@ -61,6 +69,20 @@ class GraphCalendar:
                 raise ValueError("a delta page with neither nextLink nor deltaLink")
             url = str(next_link)
         raise AssertionError("unreachable")
+
+    async def event(self, connection_id: str, event_id: str) -> dict[str, Any] | None:
+        """One event's allowed fields (re-read when a roster change may make it a 1:1:
+        the syncer kept only a hash of it); None if it is gone."""
+        try:
+            response = await self._client.get(
+                connection_id,
+                f"/me/events/{quote(event_id, safe='')}",
+                operation="event_get",
+                params={"$select": EVENT_SELECT},
+            )
+        except GraphNotFound:
+            return None
+        return response.body
 
     async def create_subscription(
         self,

@@ -3,8 +3,10 @@
 - `sync_state`: per connection — mailbox addresses, deltaLink and its window, timers, the
   pending jobs (`pending.<job>`: when it was asked for), the commands waiting for a job's
   outcome (`commands`: Sync Now, disconnect), retry time and the worker's lease.
-- `calendar_items`: allowed fields of the events in the window (to re-evaluate 1:1s when the
-  roster changes without asking Graph again). Never a body: the model has none.
+- `calendar_items`: what re-evaluating the window after a roster change needs, per event
+  (`domain/kept.py`): a 1:1's allowed fields; of an event with one other person, a keyed
+  hash of their address; of anything else (private ones included), only that it is not
+  a 1:1. Never a body, and no subject, time or address of an event that is not a 1:1.
 - `published`: per meeting ever published: its last version, content hash, and whether it is
   live (a retracted one stays as a tombstone, so a re-add gets a newer version).
 - `rosters`: each manager's team, from the roster topic.
@@ -260,13 +262,17 @@ class SyncerStore:
         )
 
     # calendar items ---------------------------------------------------------------------
-    async def items(self, connection_id: str) -> list[Document]:
-        return [d async for d in self.db.calendar_items.find({"connection_id": connection_id})]
+    async def items(self, connection_id: str, event_ids: list[str] | None = None) -> list[Document]:
+        """The connection's kept items (all, or those of `event_ids`)."""
+        query: dict[str, Any] = {"connection_id": connection_id}
+        if event_ids is not None:
+            query["_id"] = {"$in": [f"{connection_id}|{event_id}" for event_id in event_ids]}
+        return [d async for d in self.db.calendar_items.find(query)]
 
-    async def put_item(self, connection_id: str, event_id: str, event: dict[str, Any]) -> None:
+    async def put_item(self, connection_id: str, event_id: str, kept: dict[str, Any]) -> None:
         await self.db.calendar_items.replace_one(
             {"_id": f"{connection_id}|{event_id}"},
-            {"connection_id": connection_id, "event_id": event_id, "event": event},
+            {"connection_id": connection_id, "event_id": event_id, **kept},
             upsert=True,
         )
 
@@ -299,33 +305,34 @@ class SyncerStore:
         self,
         connection_id: str,
         *,
-        published: list[tuple[str, str, int, str | None]],
+        published: list[tuple[str, str, int, str | None, bool]],
         put_items: dict[str, dict[str, Any]],
         drop_items: set[str],
         keep_only: set[str] | None = None,
     ) -> None:
         """A round's effects in two unordered bulk writes: the published versions
-        (meeting id, event id, version, hash or None for a tombstone) and the calendar
-        items (put, drop, and with `keep_only` drop every other item of the connection)."""
+        (meeting id, event id, version, hash or None for a tombstone, kept as cancelled)
+        and the calendar items (put, drop, and with `keep_only` drop every other item of
+        the connection but the cancelled 1:1s kept as history)."""
         if published:
             await self.db.published.bulk_write(
                 [
                     ReplaceOne(
                         {"_id": meeting_id},
-                        _published_doc(connection_id, event_id, version, digest),
+                        _published_doc(connection_id, event_id, version, digest, cancelled),
                         upsert=True,
                     )
-                    for meeting_id, event_id, version, digest in published
+                    for meeting_id, event_id, version, digest, cancelled in published
                 ],
                 ordered=False,
             )
         item_ops: list[Any] = [
             ReplaceOne(
                 {"_id": f"{connection_id}|{event_id}"},
-                {"connection_id": connection_id, "event_id": event_id, "event": event},
+                {"connection_id": connection_id, "event_id": event_id, **kept},
                 upsert=True,
             )
-            for event_id, event in put_items.items()
+            for event_id, kept in put_items.items()
         ]
         item_ops += [
             DeleteOne({"_id": f"{connection_id}|{event_id}"})
@@ -334,7 +341,11 @@ class SyncerStore:
         if keep_only is not None:
             item_ops.append(
                 DeleteMany(
-                    {"connection_id": connection_id, "event_id": {"$nin": sorted(keep_only)}}
+                    {
+                        "connection_id": connection_id,
+                        "event_id": {"$nin": sorted(keep_only)},
+                        "kind": {"$ne": "cancelled"},
+                    }
                 )
             )
         if item_ops:
@@ -415,7 +426,11 @@ class SyncerStore:
 
 
 def _published_doc(
-    connection_id: str, event_id: str, version: int, content_hash: str | None
+    connection_id: str,
+    event_id: str,
+    version: int,
+    content_hash: str | None,
+    cancelled: bool = False,
 ) -> Document:
     return {
         "connection_id": connection_id,
@@ -423,4 +438,5 @@ def _published_doc(
         "version": version,
         "hash": content_hash,
         "live": content_hash is not None,
+        "cancelled": cancelled,
     }

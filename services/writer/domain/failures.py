@@ -68,11 +68,14 @@ def _graph_code(error: GraphError, wants_teams: bool) -> UserErrorCode:
         return UserErrorCode.THROTTLED
     if isinstance(error, GraphUnavailable):
         return UserErrorCode.GRAPH_UNAVAILABLE
-    if wants_teams and error.status == 400 and _about_online_meetings(error.message):
+    if wants_teams and refused_over_teams(error):
         return UserErrorCode.TEAMS_LICENCE_REQUIRED
     return UserErrorCode.INVALID_COMMAND
 
 
-def _about_online_meetings(message: str) -> bool:
-    text = message.lower()
+def refused_over_teams(error: Exception) -> bool:
+    """Graph refused a create because of its online meeting (a 400 naming it)."""
+    if not isinstance(error, GraphError) or error.status != 400:
+        return False
+    text = error.message.lower()
     return "teamsforbusiness" in text or "onlinemeeting" in text

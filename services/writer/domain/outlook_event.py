@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from tzlocal.windows_tz import tz_win as IANA_TO_WINDOWS
 
-from shared.contracts.commands import RescheduleMeetingRequest, ScheduleMeetingRequest
+from shared.contracts.commands import MeetingType, RescheduleMeetingRequest, ScheduleMeetingRequest
 
 # A fixed GUID names SMVue's property set; the value is the scheduling command's id.
 SMVUE_TAG_ID = "String {6c1f6bb2-8a0e-4f55-9a39-4f1d2a7e5c11} Name SMVueManagedMeeting"
@@ -64,9 +64,10 @@ def prep_body(prep_url: str) -> dict[str, str]:
     }
 
 
-def new_event(request: ScheduleMeetingRequest) -> dict[str, Any]:
+def new_event(request: ScheduleMeetingRequest, *, teams: bool | None = None) -> dict[str, Any]:
     """POST /me/events body. The manager is the organizer (their mailbox makes the event);
-    the member is the one attendee Outlook invites."""
+    the member is the one attendee Outlook invites. `teams` False: without the Teams link
+    even if asked (the calendar can't have one)."""
     start = local_start(request.start, request.time_zone)
     end = start + timedelta(minutes=request.meeting_type.minutes)
     body: dict[str, Any] = {
@@ -84,7 +85,7 @@ def new_event(request: ScheduleMeetingRequest) -> dict[str, Any]:
         "transactionId": transaction_id_for(request.command_id),
         "singleValueExtendedProperties": [{"id": SMVUE_TAG_ID, "value": request.command_id}],
     }
-    if request.add_teams_link:
+    if request.add_teams_link if teams is None else teams:
         body["isOnlineMeeting"] = True
         body["onlineMeetingProvider"] = TEAMS_PROVIDER
         body["location"] = {"displayName": TEAMS_LOCATION}  # as Outlook labels one
@@ -111,6 +112,7 @@ class CurrentTimes:
     start: datetime
     end: datetime
     time_zone: str
+    all_day: bool = False  # the manager made it an all-day event in Outlook
 
 
 class NothingToChange(ValueError):
@@ -121,7 +123,12 @@ def reschedule_patch(
     current: CurrentTimes, request: RescheduleMeetingRequest
 ) -> tuple[datetime, datetime, dict[str, Any]]:
     """(new start UTC, new end UTC, PATCH body). A new start keeps the meeting type's
-    duration (or the current duration); a new type alone keeps the start."""
+    duration (or the current duration); a new type alone keeps the start.
+
+    A 1:1 has a time: the patch always says `isAllDay: false`, so an event the manager
+    turned into an all-day one in Outlook becomes a timed one again (30 minutes unless a
+    type is given) — Graph refuses an all-day event whose start and end aren't at midnight
+    ("isAllDay", learn.microsoft.com/graph/api/resources/event)."""
     if request.new_start is None and request.meeting_type is None:
         raise NothingToChange("a reschedule needs a new start or a new meeting type")
     time_zone = request.time_zone or current.time_zone
@@ -130,11 +137,16 @@ def reschedule_patch(
         if request.new_start is not None
         else current.start
     )
-    duration = (
-        timedelta(minutes=request.meeting_type.minutes)
-        if request.meeting_type is not None
-        else current.end - current.start
-    )
+    if request.meeting_type is not None:
+        duration = timedelta(minutes=request.meeting_type.minutes)
+    elif current.all_day:
+        duration = timedelta(minutes=MeetingType.SHORT.minutes)
+    else:
+        duration = current.end - current.start
     end = start + duration
-    patch = {"start": graph_time(start, time_zone), "end": graph_time(end, time_zone)}
+    patch = {
+        "start": graph_time(start, time_zone),
+        "end": graph_time(end, time_zone),
+        "isAllDay": False,
+    }
     return start, end, patch
