@@ -12,6 +12,7 @@ import typer
 
 from services.projector.ops import app as read_model_app
 from services.syncer.ops import app as connections_app
+from shared.audit_cli import app as audit_app
 from shared.infra.commands import app as infra_app
 from shared.messaging.dlq_cli import app as dlq_app
 from shared.messaging.offsets_cli import app as offsets_app
@@ -32,6 +33,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(connections_app, name="connections")
 app.add_typer(offsets_app, name="offsets")
 app.add_typer(read_model_app, name="read-model")
+app.add_typer(audit_app, name="audit")
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

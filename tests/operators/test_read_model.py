@@ -135,7 +135,9 @@ async def test_rebuild_while_records_flow_switch_and_drop_old(
         )
         home = mongo[settings.mongodb_database]
         into = f"{settings.mongodb_database}_rm_next"
-        first = [upsert(n, 1) for n in range(30)] + [upsert(n, 2, "moved") for n in range(0, 30, 3)]
+        first: list[MeetingUpserted | MeetingRemoved] = [upsert(n, 1) for n in range(30)] + [
+            upsert(n, 2, "moved") for n in range(0, 30, 3)
+        ]
         first += [removal(n, 3) for n in range(1, 30, 7)]
         async with running(build("projector", settings)):
             await publish(settings, *first, card("ann"), card("bob"), card("ann", 2))
