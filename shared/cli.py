@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 
+from services.projector.ops import app as read_model_app
 from services.syncer.ops import app as connections_app
+from shared.audit_cli import app as audit_app
 from shared.infra.commands import app as infra_app
 from shared.messaging.dlq_cli import app as dlq_app
 from shared.messaging.offsets_cli import app as offsets_app
@@ -30,6 +32,8 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(connections_app, name="connections")
 app.add_typer(offsets_app, name="offsets")
+app.add_typer(read_model_app, name="read-model")
+app.add_typer(audit_app, name="audit")
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -67,8 +67,15 @@ def run(coroutine: Awaitable[T]) -> T:
 
 
 def load_settings() -> Settings:
-    """The environment's settings, read afresh (each command invocation reads its env)."""
-    return Settings()
+    """The environment's settings, read afresh (each command invocation reads its env).
+
+    Also sends log lines to stderr, warnings and worse only: a command's stdout is its
+    output (a table, or JSON a script parses), never a log line of the code it drives."""
+    from shared.observability.logging import configure_logging
+
+    settings = Settings()
+    configure_logging("WARNING", settings.log_format, service="operator")
+    return settings
 
 
 def console(err: bool = False) -> Console:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.projector.adapters.pointer import FollowingDatabase
 from services.projector.adapters.read_model import (
     INDEXES,
     ConnectionStore,
@@ -12,7 +13,7 @@ from services.projector.handlers import ProjectorHandlers, Queries
 from shared.contracts.topics import CONNECTIONS, MEETINGS
 from shared.messaging.broker import create_broker
 from shared.messaging.consumer import subscribe
-from shared.mongo import create_mongo_client, database, ensure_indexes, ping
+from shared.mongo import create_mongo_client, ensure_indexes, ping
 from shared.observability.http import create_ops_app
 from shared.security.service_auth import require_service_token
 from shared.service import Service
@@ -24,7 +25,9 @@ SERVICE = "projector"
 def build_service(settings: Settings) -> Service:
     broker = create_broker(settings, SERVICE)
     mongo = create_mongo_client(settings)
-    db = database(mongo, settings)
+    # The read model's database is the one the pointer names (ADR 0011: rebuild + switch).
+    following = FollowingDatabase(mongo, settings.mongodb_database)
+    db = following.stores()
     meetings, connections = MeetingStore(db), ConnectionStore(db)
 
     handlers = ProjectorHandlers(meetings, connections)
@@ -44,7 +47,8 @@ def build_service(settings: Settings) -> Service:
         )
     )
 
-    async def create_indexes() -> None:
+    async def load_pointer_and_create_indexes() -> None:
+        await following.load()
         await ensure_indexes(db, INDEXES)
 
     async def close_mongo() -> None:
@@ -56,6 +60,7 @@ def build_service(settings: Settings) -> Service:
         host=settings.http_host,
         port=settings.projector_port,
         broker=broker,
-        on_start=[create_indexes],
+        on_start=[load_pointer_and_create_indexes],
         on_stop=[close_mongo],
+        background=[following.follow_forever],
     )

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from services.projector.adapters.pointer import current_database
 from services.projector.adapters.read_model import MeetingStore
 from services.syncer.adapters.store import SyncerStore
 from services.syncer.domain.jobs import Job
@@ -165,7 +166,8 @@ async def views(
     client = create_mongo_client(settings)
     try:
         db = database(client, settings)
-        registry, store, meetings = ConnectionRegistry(db), SyncerStore(db), MeetingStore(db)
+        registry, store = ConnectionRegistry(db), SyncerStore(db)
+        meetings = MeetingStore(await current_database(client, settings))
         if user_ids is None:
             ids = [str(d["_id"]) async for d in db[REGISTRY].find({}, {"_id": 1})]
         else:

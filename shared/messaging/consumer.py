@@ -122,17 +122,14 @@ def subscribe(
         max_backoff=max_backoff,
     )
     consumers_of(broker).append(consumer)
-    # `dlq redrive` calls the group's own handler with one record (a batch of one).
-    one: Handler = handler if not batch else _one_record(handler)
-    register(broker, GroupHandler(group=consumer.group, service=service, spec=spec, handler=one))
+    # `dlq redrive` and `read-model rebuild` call the group's own handler (operators).
+    register(
+        broker,
+        GroupHandler(
+            group=consumer.group, service=service, spec=spec, handler=handler, batch=batch
+        ),
+    )
     return consumer
-
-
-def _one_record(handler: Handler | BatchHandler) -> Handler:
-    async def one(envelope: Any) -> None:
-        await handler([envelope])
-
-    return one
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

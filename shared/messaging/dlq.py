@@ -343,6 +343,8 @@ class Redriver:
             enable_idempotence=True,
         )
         await built.broker.connect()
+        for hook in built.on_start:  # as the service starts (indexes, the read model pointer)
+            await hook()
         await producer.start()
         audit = AuditLog(KafkaPublisher(built.broker, self._settings), cast(ServiceName, service))
         try:
@@ -396,7 +398,7 @@ class Redriver:
             )
         try:
             envelope = entry.spec.adapter().validate_json(letter.value)
-            await entry.handler(envelope)
+            await entry.apply(envelope)
         except Retryable as exc:
             await markers.release(letter.id)
             return RedriveResult(letter.id, letter.group, RedriveOutcome.RETRY_LATER, str(exc))

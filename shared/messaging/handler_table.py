@@ -2,7 +2,8 @@
 
 `dlq redrive` puts a dead letter back to the one group that failed it by calling that
 group's own handler in-process (the service's wiring builds it, so there is no second copy
-of any rule), instead of republishing onto a topic other groups consume too.
+of any rule), instead of republishing onto a topic other groups consume too; `read-model
+rebuild` replays the projector's topics through the same handlers into another database.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ class GroupHandler:
     service: str
     spec: TopicSpec
     handler: Handler
+    batch: bool = False  # the handler takes a list of records (of one partition)
+
+    async def apply(self, envelope: Any) -> None:
+        """Handles one record, whether the handler takes one or a batch."""
+        await self.handler([envelope] if self.batch else envelope)
 
 
 _TABLES: WeakKeyDictionary[object, dict[str, GroupHandler]] = WeakKeyDictionary()

@@ -36,7 +36,10 @@ class Ran:
     stderr: str
 
     def json(self) -> Any:
-        return json.loads(self.stdout)
+        try:
+            return json.loads(self.stdout)
+        except ValueError:
+            raise AssertionError(f"not JSON: {self.stdout!r}") from None
 
 
 async def cli(settings: Settings, *args: str, input: str | None = None) -> Ran:
