@@ -14,6 +14,7 @@ from emulators.msgraph.calendar.ids import IdForms
 from emulators.msgraph.calendar.store import CalendarStore
 from emulators.msgraph.changes import ChangeFeed
 from emulators.msgraph.clock import Clock
+from emulators.msgraph.contract import ContractCheck
 from emulators.msgraph.directory import Directory
 from emulators.msgraph.faults import FaultInjector
 from emulators.msgraph.identity.service import IdentityService
@@ -38,6 +39,8 @@ class EmulatorState:
     request_log: RequestLog = field(default_factory=RequestLog)
     faults: FaultInjector = field(default_factory=FaultInjector)
     throttle: Throttle = field(default_factory=Throttle)
+    # Every /v1.0 answer checked against the CSDL types (contract.py); violations kept here.
+    contract: ContractCheck = field(default_factory=ContractCheck.from_env)
     # Subscriptions and webhook delivery; listens on `changes`.
     subscriptions: SubscriptionService = field(init=False)
     # Every mailbox's events, and the calendarView delta engine over them.

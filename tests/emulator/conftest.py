@@ -23,6 +23,7 @@ from emulators.msgraph.app import create_app
 from emulators.msgraph.directory import Tenant, User
 from emulators.msgraph.identity.models import AppRegistration
 from emulators.msgraph.state import EmulatorState
+from tests.fixtures.emulator import assert_contract_kept
 from tests.fixtures.services import free_port
 
 BASE_URL = "https://emulator.test"
@@ -57,6 +58,7 @@ async def client(state: EmulatorState, seed: Seed) -> AsyncIterator[httpx.AsyncC
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
         yield http
     await state.subscriptions.dispatcher.aclose()
+    assert_contract_kept(state)  # every answer the test received matched the CSDL types
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -72,13 +72,20 @@ class TrafficMiddleware:
             concurrency=state.request_log.enter(mailbox),
         )
         status = 0
+        checked = path.startswith("/v1.0/") and state.contract.enabled
+        content_type = ""
+        chunks: list[bytes] = []
 
         async def send_and_watch(message: Message) -> None:
-            nonlocal status
+            nonlocal status, content_type
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 if path.startswith("/v1.0/"):
                     message = _with_request_ids(message, headers.get("client-request-id"))
+                if checked:
+                    content_type = Headers(raw=message.get("headers", [])).get("content-type", "")
+            elif message["type"] == "http.response.body" and checked:
+                chunks.append(message.get("body", b""))
             await send(message)
 
         started = time.perf_counter()
@@ -123,6 +130,8 @@ class TrafficMiddleware:
             if throttle_key is not None:
                 state.throttle.release(throttle_key)
             state.request_log.leave(mailbox)
+            if checked and status:
+                state.contract.observe(method, path, status, b"".join(chunks), content_type)
             record.status = status or 500
             record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
             state.request_log.add(record)

@@ -351,6 +351,19 @@ async def move_event(user: str, event_id: str, request: Request) -> dict[str, An
     }
 
 
+@router.get("/contract")
+async def contract(request: Request) -> dict[str, Any]:
+    """The contract check (contract.py): is it on, and the answers that broke the CSDL."""
+    check = _state(request).contract
+    return {"enabled": check.enabled, "violations": [str(v) for v in check.violations]}
+
+
+@router.delete("/contract", status_code=204)
+async def clear_contract(request: Request) -> Response:
+    _state(request).contract.clear()
+    return Response(status_code=204)
+
+
 @router.post("/tick")
 async def tick(request: Request) -> dict[str, Any]:
     return _tick(_state(request))
