@@ -410,7 +410,7 @@ async def seed_calendar(cloud: Cloud, mailbox: Mailbox, events: int, one_on_ones
                         "pattern": {
                             "type": "weekly",
                             "interval": 1,
-                            "daysOfWeek": [first.strftime("%A")],
+                            "daysOfWeek": [first.strftime("%A").lower()],
                         },
                         "range": {
                             "type": "numbered",
