@@ -178,3 +178,20 @@ def test_invalid_recurrences_are_refused(recurrence: dict) -> None:
     with pytest.raises(GraphError) as refused:
         validate(recurrence)
     assert refused.value.status == 400
+
+
+def test_day_names_are_read_in_any_case_and_answered_in_the_csdl_lower_case() -> None:
+    """A client writing "Thursday" is served, and Graph answers the dayOfWeek member name."""
+    canonical = validate(
+        {
+            "pattern": {
+                "type": "weekly",
+                "interval": 1,
+                "daysOfWeek": ["Thursday"],
+                "firstDayOfWeek": "Monday",
+            },
+            "range": {"type": "noEnd", "startDate": "2030-01-03"},
+        }
+    )
+    assert canonical["pattern"]["daysOfWeek"] == ["thursday"]
+    assert canonical["pattern"]["firstDayOfWeek"] == "monday"

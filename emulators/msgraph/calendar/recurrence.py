@@ -44,8 +44,12 @@ def _bad(message: str) -> GraphError:
     return GraphError(400, "ErrorInvalidRequest", message)
 
 
-def validate(recurrence: dict[str, Any]) -> None:
-    """400 for what Graph refuses: unknown enum members, missing required members."""
+def validate(recurrence: dict[str, Any]) -> dict[str, Any]:
+    """400 for what Graph refuses: unknown enum members, missing required members.
+
+    Returns the recurrence as Graph stores and answers it: the day and index enum members
+    read case-insensitively ("Thursday" is accepted), answered in the CSDL's lower case.
+    """
     pattern = recurrence.get("pattern")
     range_ = recurrence.get("range")
     if not isinstance(pattern, dict) or not isinstance(range_, dict):
@@ -54,6 +58,13 @@ def validate(recurrence: dict[str, Any]) -> None:
         _check_members(pattern, range_)
     except (TypeError, ValueError) as exc:
         raise _bad("A recurrence member is missing or has an invalid value.") from exc
+    canonical = dict(pattern)
+    if "daysOfWeek" in pattern:
+        canonical["daysOfWeek"] = [str(d).lower() for d in pattern.get("daysOfWeek") or []]
+    for member in ("firstDayOfWeek", "index"):
+        if pattern.get(member) is not None:
+            canonical[member] = str(pattern[member]).lower()
+    return {**recurrence, "pattern": canonical}
 
 
 def _check_members(pattern: dict[str, Any], range_: dict[str, Any]) -> None:

@@ -255,7 +255,7 @@ class CalendarStore:
             )
         _check_all_day(bool(data.get("isAllDay")), start, start_tz, end, end_tz)
         if data.get("recurrence"):
-            recurrence.validate(data["recurrence"])
+            data["recurrence"] = recurrence.validate(data["recurrence"])
         now = self._clock.now()
         event = StoredEvent(
             id=new_event_id(),
@@ -292,7 +292,7 @@ class CalendarStore:
                     "transactionId can't be changed once the event is created.",
                 )
             if patch.get("recurrence"):
-                recurrence.validate(patch["recurrence"])
+                patch["recurrence"] = recurrence.validate(patch["recurrence"])
             merged = {**event.data, **patch}
             self._check_online_meeting(user, merged)
             start, start_tz = event.start, event.start_tz
