@@ -4,10 +4,10 @@
 created, `created_in_smvue=true`) and the syncer (the same meeting as found in Outlook).
 Compaction keeps the last record per key, not the "best" one, so every producer's record
 must carry the whole truth. The test runs the real services, schedules a meeting through
-the writer and lets the syncer see it, adds an Outlook-only 1:1 and a deleted one, copies
-the topic record for record into a topic that compacts at once (tiny segments, no lag,
-any dirty ratio), waits until the broker compacted it, replays it into a fresh projector
-and compares the two read models document for document.
+the writer and lets the syncer see it, adds Outlook-only 1:1s (one kept, one deleted, one
+no longer a 1:1), copies the topic record for record into a topic that compacts at once
+(tiny segments, no lag, any dirty ratio), waits until the broker compacted it, replays
+it into a fresh projector and compares the two read models document for document.
 """
 
 from __future__ import annotations
@@ -98,7 +98,9 @@ async def test_a_compacted_meetings_topic_rebuilds_the_same_read_model(
             await world.publish(schedule(made))
             done = await outcome(outcomes, made)
             assert isinstance(done, CommandSucceeded)
-        # Outlook's own 1:1s (once subscribed): one kept, one deleted after it was imported.
+        # Outlook's own 1:1s (once subscribed): one kept, one deleted after it was imported
+        # (it stays listed, cancelled: a second record for its key), one that grows a third
+        # attendee (no longer a 1:1: a removal record).
         await eventually(world.subscriptions, lambda s: len(s) == 1)
         soon = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
         await world.as_user(
@@ -110,11 +112,33 @@ async def test_a_compacted_meetings_topic_rebuilds_the_same_read_model(
             ann.id,
             json=event("Deleted 1:1", soon + timedelta(hours=2), [bob.mail], "g"),
         )
-        await world.wait_read_model("ann", lambda d: len(d) == 3)
+        grown = await world.as_user(
+            "POST",
+            "/me/events",
+            ann.id,
+            json=event("Grown 1:1", soon + timedelta(hours=4), [bob.mail], "r"),
+        )
+        await world.wait_read_model("ann", lambda d: len(d) == 4)
         await world.as_user("DELETE", f"/me/events/{gone['id']}", ann.id)
-        await world.wait_read_model("ann", lambda d: len(d) == 2)
+        await world.as_user(
+            "PATCH",
+            f"/me/events/{grown['id']}",
+            ann.id,
+            json={
+                "attendees": [
+                    {"emailAddress": {"address": a}, "type": "required"}
+                    for a in (bob.mail, "carol@elsewhere.example")
+                ]
+            },
+        )
+
+        def settled(docs: list[dict[str, Any]]) -> bool:
+            flags = {d["subject"]: d["is_cancelled"] for d in docs}
+            return "Grown 1:1" not in flags and flags.get("Deleted 1:1") is True and len(docs) == 3
+
+        await world.wait_read_model("ann", settled)
         # Both producers' records of the writer's meeting are on the topic (the syncer saw
-        # it in Outlook), the deleted one's removal too, and the projector applied them all.
+        # it in Outlook), the grown one's removal too, and the projector applied them all.
         mine = done.payload.meeting_id
         topic_name = world.settings.topic(MEETINGS)
         records: list[Record] = []
@@ -129,7 +153,7 @@ async def test_a_compacted_meetings_topic_rebuilds_the_same_read_model(
             raise AssertionError(f"records of both producers never came: {sorted(seen)}")
         await caught_up(world.settings, "projector", topic_name)
         original = await read_model(world.settings)
-        assert len(original) == 3 and original[mine]["created_in_smvue"] is True
+        assert len(original) == 4 and original[mine]["created_in_smvue"] is True
         assert sum(bool(d["removed"]) for d in original.values()) == 1
         records = await read_all(world.settings, topic_name)
 
