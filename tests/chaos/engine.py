@@ -48,6 +48,7 @@ from emulators.msgraph.faults import FaultRule
 from services.writer.domain.outlook_event import SMVUE_TAG_ID, TAG_EXPAND
 from shared.contracts.audit import AuditOperation, AuditOutcome
 from shared.contracts.topics import AUDIT, MEETING_COMMANDS, NOTIFICATIONS
+from shared.graph.client import IMMUTABLE_IDS
 from shared.infra.endpoints import InfraEndpoints
 from shared.infra.local import LocalInfra
 from shared.messaging.admin import topic_partitions
@@ -201,7 +202,8 @@ class Outlook:
                 answer = await graph.request(
                     method,
                     f"/v1.0/users/{mailbox.graph_id}{path}",
-                    headers={"Authorization": f"Bearer {token}"},
+                    # The ids the system keeps (ADR 0015), so ground truth compares by id.
+                    headers={"Authorization": f"Bearer {token}", "Prefer": IMMUTABLE_IDS},
                     timeout=60,
                     **kw,
                 )

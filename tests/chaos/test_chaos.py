@@ -3,8 +3,9 @@ ground truth. See `tests/chaos/engine.py` for what is injected and checked.
 
 Small by default (CI: 20 mailboxes, ~60 s of load and faults). A long run:
 `SMVUE_CHAOS_SECONDS=1800 SMVUE_CHAOS_SEED=7 pytest tests/chaos -s`, or
-`python -m benchmarks.chaos --seconds 1800 --seed 7`. A failing run prints its seed;
-`SMVUE_CHAOS_SEED=<seed>` replays its load and faults.
+`python -m benchmarks.chaos --seconds 1800 --seed 7`. CI replays seed 3; a failing run
+prints its seed, `SMVUE_CHAOS_SEED=<seed>` replays its load and faults, and
+`SMVUE_CHAOS_SEED=random` draws a new one.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from tests.chaos.engine import ChaosConfig, run_chaos
 pytestmark = pytest.mark.integration
 
 
+# CI replays one seed, so a red build is reproducible on any machine;
+# `SMVUE_CHAOS_SEED=random` draws a fresh one (long runs, hunting).
+DEFAULT_SEED = 3
+
+
 def config_from_env() -> ChaosConfig:
-    seed = int(os.environ.get("SMVUE_CHAOS_SEED") or random.SystemRandom().randrange(10**6))
+    wanted = os.environ.get("SMVUE_CHAOS_SEED") or str(DEFAULT_SEED)
+    seed = random.SystemRandom().randrange(10**6) if wanted == "random" else int(wanted)
     return ChaosConfig(
         seed=seed,
         mailboxes=int(os.environ.get("SMVUE_CHAOS_MAILBOXES", "20")),
@@ -29,6 +36,9 @@ def config_from_env() -> ChaosConfig:
     )
 
 
+# Load (60 s) + start-up + up to `quiet_timeout` (240 s) of waiting for quiet: above the
+# suite's default timeout, and a failing run must still print its report and seed.
+@pytest.mark.timeout(900)
 async def test_nothing_lost_nothing_doubled_under_random_faults(tmp_path: Path) -> None:
     config = config_from_env()
     report = await run_chaos(config, tmp_path)
