@@ -19,7 +19,7 @@ from shared.cli import app
 from shared.infra.endpoints import InfraEndpoints
 from shared.messaging.admin import topic_partitions
 from shared.settings import Settings
-from tests.fixtures.services import create_topics, isolated_settings, settings_env
+from tests.fixtures.services import create_topics, isolated_settings, reading_client, settings_env
 from tests.fixtures.waiting import eventually, publish
 
 __all__ = ["eventually", "publish"]
@@ -95,11 +95,6 @@ async def settings(infra: InfraEndpoints) -> Settings:
 
 @pytest.fixture
 async def mongo(settings: Settings) -> AsyncIterator[AsyncMongoClient[Doc]]:
-    client: AsyncMongoClient[Doc] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
-    try:
+    """A client for reading what the projector wrote; the test's databases go afterwards."""
+    async with reading_client(settings) as client:
         yield client
-    finally:
-        for name in await client.list_database_names():
-            if name.startswith(settings.mongodb_database):
-                await client.drop_database(name)
-        await client.close()

@@ -42,7 +42,14 @@ from shared.contracts.meetings import (
 from shared.contracts.topics import MEETINGS
 from shared.infra.endpoints import InfraEndpoints
 from shared.settings import Settings
-from tests.fixtures.services import build, create_topics, free_port, isolated_settings, running
+from tests.fixtures.services import (
+    build,
+    create_topics,
+    free_port,
+    isolated_settings,
+    reading_client,
+    running,
+)
 from tests.fixtures.waiting import eventually, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -131,14 +138,8 @@ async def settings(infra: InfraEndpoints) -> Settings:
 @pytest.fixture
 async def mongo(settings: Settings) -> AsyncIterator[AsyncMongoClient[Doc]]:
     """A client for reading what the projector wrote; the test's databases go afterwards."""
-    client: AsyncMongoClient[Doc] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
-    try:
+    async with reading_client(settings) as client:
         yield client
-    finally:
-        for name in await client.list_database_names():
-            if name.startswith(settings.mongodb_database):
-                await client.drop_database(name)
-        await client.close()
 
 
 def db_of(mongo: AsyncMongoClient[Doc], settings: Settings) -> AsyncDatabase[Doc]:
