@@ -13,7 +13,8 @@ floor (PATCH, then a plain client's delta query that returns the change) and the
 Graph requests per change (the syncer's delta pages), MongoDB round trips per change
 (every service), the backlog (changes sent but not yet in the read model) over the run —
 growing backlog = queues growing — and peak RSS. Exit status 1 when a change never reached
-the read model or a 1:1 was doubled.
+the read model, a PATCH failed (the load generator's own; its clients close idle connections
+before the emulator does, benchmarks/harness.py) or a 1:1 was doubled.
 """
 
 from __future__ import annotations
@@ -21,36 +22,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import math
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+
+import httpx
 
 from benchmarks.harness import (
     SYNC_SERVICES,
     Cloud,
+    Figures,
     Mailbox,
     ReadModel,
     add_mailboxes,
+    benchmark_parser,
     clean_up,
     connect,
     emulated_cloud,
-    infrastructure,
     log_tail,
     percentile,
     publish_rosters,
     ratio,
+    report_and_exit,
     round_trips,
+    rss_text,
     seed_calendar,
     services,
     sync_env,
+    trips_text,
 )
 from services.syncer.domain.window import window_for
 from services.syncer.settings import SyncerSettings
@@ -60,7 +65,7 @@ from shared.messaging.admin import create_topics
 
 
 @dataclass(frozen=True)
-class Report:
+class Report(Figures):
     mailboxes: int
     rate_wanted: float
     seconds: float
@@ -77,18 +82,14 @@ class Report:
     round_trips_per_change: float
     backlog_by_quarter: list[int]  # changes sent but not in the read model, each quarter
     backlog_at_end_of_load: int
+    unsent: int  # PATCHes the emulator did not answer with success (the load generator's own)
     missing: int
     duplicated: int
     peak_rss_mib: dict[str, float]
     cpus: int
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def format_report(r: Report) -> str:
-    trips = ", ".join(f"{k} {v}" for k, v in r.round_trips.items())
-    rss = ", ".join(f"{k} {v:.0f} MiB" for k, v in r.peak_rss_mib.items())
     return "\n".join(
         [
             f"freshness: {r.mailboxes} mailbox(es), {r.rate_wanted:g} changes/s wanted for "
@@ -99,11 +100,12 @@ def format_report(r: Report) -> str:
             f"Graph floor (PATCH → delta shows it) p50: {r.graph_floor_p50_seconds:.3f} s; "
             f"ratio p50 / floor: {r.ratio_p50_to_floor:.1f}x",
             f"Graph requests per change: {r.graph_requests_per_change:.2f}",
-            f"MongoDB round trips: {trips} = {r.round_trips_per_change:.2f} per change",
+            f"MongoDB round trips: {trips_text(r.round_trips)} = "
+            f"{r.round_trips_per_change:.2f} per change",
             f"backlog by quarter: {r.backlog_by_quarter}, at the end of the load "
             f"{r.backlog_at_end_of_load}",
-            f"peak RSS: {rss}",
-            f"missing {r.missing}, duplicated {r.duplicated}",
+            f"peak RSS: {rss_text(r.peak_rss_mib)}",
+            f"unsent {r.unsent}, missing {r.missing}, duplicated {r.duplicated}",
         ]
     )
 
@@ -195,7 +197,7 @@ async def run_benchmark(
             await read_model.close()
         finally:
             await clean_up(settings)
-    latencies, sent, backlog, backlog_end, missing, wall = result
+    latencies, sent, unsent, backlog, backlog_end, missing, wall = result
     values = sorted(latencies)
     trips = {name: after[name] - before.get(name, 0) for name in after}
     p50 = percentile(values, 50)
@@ -216,6 +218,7 @@ async def run_benchmark(
         round_trips_per_change=round(sum(trips.values()) / max(1, sent), 2),
         backlog_by_quarter=backlog,
         backlog_at_end_of_load=backlog_end,
+        unsent=unsent,
         missing=missing,
         duplicated=doubled + extra,
         peak_rss_mib=rss,
@@ -230,9 +233,10 @@ async def _load(
     rate: float,
     seconds: float,
     drain_seconds: float,
-) -> tuple[list[float], int, list[int], int, int, float]:
-    """Sends the changes at `rate` and observes them; (latencies, sent, backlog per
-    quarter, backlog at the end of the load, never seen, wall seconds of the load)."""
+) -> tuple[list[float], int, int, list[int], int, int, float]:
+    """Sends the changes at `rate` and observes them; (latencies, sent, not sent — the
+    PATCH failed —, backlog per quarter, backlog at the end of the load, never seen, wall
+    seconds of the load)."""
     outstanding: dict[str, tuple[str, float]] = {}  # meeting id → (subject, sent at)
     latencies: list[float] = []
     sending = True
@@ -248,6 +252,7 @@ async def _load(
         ]
     )
     clients = {m.user_id: cloud.graph(m) for m in boxes}
+    failures: list[str] = []
 
     async def observe() -> None:
         while sending or outstanding:
@@ -263,10 +268,14 @@ async def _load(
 
     async def change(mailbox: Mailbox, event_id: str, meeting_id: str, n: int) -> None:
         subject = f"renamed {n}"
-        answer = await clients[mailbox.user_id].patch(
-            f"/v1.0/me/events/{event_id}", json={"subject": subject}
-        )
-        answer.raise_for_status()
+        try:
+            answer = await clients[mailbox.user_id].patch(
+                f"/v1.0/me/events/{event_id}", json={"subject": subject}
+            )
+            answer.raise_for_status()
+        except httpx.HTTPError as exc:  # counted and reported, never silently dropped
+            failures.append(f"{type(exc).__name__}: {exc}")
+            return
         outstanding[meeting_id] = (subject, time.perf_counter())
 
     observer = asyncio.create_task(observe())
@@ -308,13 +317,15 @@ async def _load(
     finally:
         for client in clients.values():
             await client.aclose()
-    return latencies, sent, backlog, backlog_end, missing, wall
+    for failure in sorted(set(failures)):
+        print(f"PATCH failed: {failure}", file=sys.stderr)
+    return latencies, sent - len(failures), len(failures), backlog, backlog_end, missing, wall
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.freshness",
-        description="Outlook changes at a rate over M mailboxes: change → read model latency "
+    parser = benchmark_parser(
+        "benchmarks.freshness",
+        "Outlook changes at a rate over M mailboxes: change → read model latency "
         "against the Graph floor (real Kafka + MongoDB, the Graph emulator).",
     )
     parser.add_argument("--mailboxes", type=int, default=50, help="connected mailboxes")
@@ -322,8 +333,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--one-on-ones", type=int, default=14, help="1:1s per mailbox")
     parser.add_argument("--rate", type=float, default=10.0, help="changes per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the load")
-    parser.add_argument("--drain", type=float, default=60.0, help="wait for stragglers (s)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--drain", dest="drain_seconds", type=float, default=60.0, help="wait for stragglers (s)"
+    )
     args = parser.parse_args(argv)
     if args.mailboxes < 1 or args.rate <= 0 or args.seconds <= 0 or args.one_on_ones < 1:
         parser.error("need --mailboxes ≥ 1, --one-on-ones ≥ 1, --rate > 0, --seconds > 0")
@@ -332,21 +344,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the benchmark, prints the figures; 1 if a change was lost or a 1:1 doubled."""
-    args = parse_args(argv)
-    with infrastructure() as endpoints:
-        report = asyncio.run(
-            run_benchmark(
-                endpoints,
-                mailboxes=args.mailboxes,
-                events=args.events,
-                one_on_ones=args.one_on_ones,
-                rate=args.rate,
-                seconds=args.seconds,
-                drain_seconds=args.drain,
-            )
-        )
-    print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
-    return 0 if report.missing == 0 and report.duplicated == 0 else 1
+    return report_and_exit(
+        parse_args(argv),
+        run_benchmark,
+        format_report,
+        lambda r: bool(r.unsent or r.missing or r.duplicated),
+    )
 
 
 if __name__ == "__main__":

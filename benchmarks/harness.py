@@ -12,10 +12,14 @@ peak RSS, nearest-rank percentiles, and clean-up.
   report round trips per unit of work without touching the production code. The server's
   own `serverStatus` counters would also count other clients of a shared server.
 - `peak_rss_mib(pid)`: the process's high-water mark (`VmHWM`).
+- `Figures`, `benchmark_parser`, `report_and_exit`, `trips_text`, `rss_text`: what every
+  benchmark's command line and report share (`--json`, the infrastructure around the run,
+  the round-trip and RSS lines, the exit status).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -28,11 +32,11 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -53,6 +57,13 @@ from shared.messaging.publisher import KafkaPublisher
 from shared.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The emulator (tests/fixtures/emulator.py) is a uvicorn server with its default idle
+# keep-alive: it closes a connection idle that long. A client that keeps idle connections
+# as long (httpx's default is 5 s too) races it: a request sent on a connection the server
+# is just closing gets "Server disconnected without sending a response". The load
+# generators' clients give idle connections up well before the server does.
+EMULATOR_KEEP_ALIVE_SECONDS = 5.0
+CLIENT_KEEPALIVE_EXPIRY_SECONDS = 2.0
 READY_TIMEOUT_SECONDS = 90.0
 _NOT_ROUND_TRIPS = frozenset({"hello", "ismaster", "isMaster", "endSessions"})
 
@@ -70,6 +81,51 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float:
 
 def ratio(value: float, baseline: float) -> float:
     return round(value / baseline, 2) if baseline > 0 else math.inf
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+
+class Figures:
+    """A benchmark's report (a dataclass): `to_json` for `--json`."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload, no-any-return]
+
+
+FiguresT = TypeVar("FiguresT", bound=Figures)
+
+
+def trips_text(trips: Mapping[str, int]) -> str:
+    """`ingress 4, syncer 2308` (per service, or per command)."""
+    return ", ".join(f"{k} {v}" for k, v in trips.items())
+
+
+def rss_text(rss: Mapping[str, float]) -> str:
+    return ", ".join(f"{k} {v:.0f} MiB" for k, v in rss.items())
+
+
+def benchmark_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A benchmark's command line; `--json` is everyone's."""
+    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def report_and_exit(
+    args: argparse.Namespace,
+    run: Callable[..., Coroutine[Any, Any, FiguresT]],
+    text: Callable[[FiguresT], str],
+    failed: Callable[[FiguresT], bool],
+) -> int:
+    """`run(endpoints, **options)` on `infrastructure()` — the options are the command
+    line's but `--json`, named as `run`'s keywords —, prints its report (text or JSON); the
+    exit status: 1 when `failed(report)` (records missing or doubled, a timeout...), else 0."""
+    options = {name: value for name, value in vars(args).items() if name != "json"}
+    with infrastructure() as endpoints:
+        report = asyncio.run(run(endpoints, **options))
+    print(json.dumps(report.to_json(), indent=2) if args.json else text(report))
+    return 1 if failed(report) else 0
 
 
 # --- settings and infrastructure --------------------------------------------------------------
@@ -303,6 +359,12 @@ class Mailbox:
         return connection_id_for(self.user_id)
 
 
+def client_limits() -> httpx.Limits:
+    """The pool of a client acting as a person: idle connections closed before the
+    emulator would close them (EMULATOR_KEEP_ALIVE_SECONDS)."""
+    return httpx.Limits(keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY_SECONDS)
+
+
 @dataclass
 class Cloud:
     emulator: Any  # tests.fixtures.emulator.RunningEmulator
@@ -323,7 +385,9 @@ class Cloud:
             "Authorization": f"Bearer {self.token(mailbox)}",
             "Prefer": 'IdType="ImmutableId"',
         }
-        return self.emulator.client(headers=headers, timeout=60.0)  # type: ignore[no-any-return]
+        return self.emulator.client(  # type: ignore[no-any-return]
+            headers=headers, timeout=60.0, limits=client_limits()
+        )
 
 
 @contextlib.asynccontextmanager

@@ -18,36 +18,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from benchmarks.harness import (
     SYNC_SERVICES,
     Cloud,
+    Figures,
     Mailbox,
     ReadModel,
     add_mailboxes,
+    benchmark_parser,
     clean_up,
     connect,
     emulated_cloud,
-    infrastructure,
     log_tail,
     percentile,
     publish_rosters,
     ratio,
+    report_and_exit,
     round_trips,
+    rss_text,
     seed_calendar,
     services,
     sync_env,
+    trips_text,
 )
 from services.syncer.domain.window import window_for
 from services.syncer.settings import SyncerSettings
@@ -56,7 +58,7 @@ from shared.messaging.admin import create_topics
 
 
 @dataclass(frozen=True)
-class Report:
+class Report(Figures):
     mailboxes: int
     events_per_mailbox: int
     one_on_ones_expected: int
@@ -76,13 +78,8 @@ class Report:
     cpus: int
     timed_out: bool
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def format_report(r: Report) -> str:
-    trips = ", ".join(f"{k} {v}" for k, v in r.round_trips.items())
-    rss = ", ".join(f"{k} {v:.0f} MiB" for k, v in r.peak_rss_mib.items())
     return "\n".join(
         [
             f"import: {r.mailboxes} mailbox(es) connected at once, {r.events_per_mailbox} "
@@ -93,9 +90,10 @@ def format_report(r: Report) -> str:
             f"Graph floor (same {r.graph_pages} delta pages, plain client): "
             f"{r.graph_floor_seconds:.2f} s",
             f"ratio to the floor: {r.ratio_to_floor:.1f}x",
-            f"MongoDB round trips: {trips} = {r.round_trips_per_event:.2f} per imported event, "
+            f"MongoDB round trips: {trips_text(r.round_trips)} = "
+            f"{r.round_trips_per_event:.2f} per imported event, "
             f"{r.round_trips_per_one_on_one:.2f} per 1:1",
-            f"peak RSS: {rss}",
+            f"peak RSS: {rss_text(r.peak_rss_mib)}",
             f"1:1s in the read model: {r.one_on_ones_found} of {r.one_on_ones_expected} "
             f"(missing {r.missing}, duplicated {r.duplicated})"
             + (" — TIMED OUT" if r.timed_out else ""),
@@ -210,16 +208,17 @@ async def run_benchmark(
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.import",
-        description="N mailboxes connect at once: time until every 1:1 is in the read model, "
+    parser = benchmark_parser(
+        "benchmarks.import",
+        "N mailboxes connect at once: time until every 1:1 is in the read model, "
         "against the Graph floor (real Kafka + MongoDB, the Graph emulator).",
     )
     parser.add_argument("--mailboxes", type=int, default=20, help="connected at once")
     parser.add_argument("--events", type=int, default=200, help="events per mailbox")
     parser.add_argument("--one-on-ones", type=int, default=140, help="1:1s per mailbox")
-    parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--timeout", dest="give_up_after", type=float, default=900.0, help="give up after (s)"
+    )
     args = parser.parse_args(argv)
     if args.mailboxes < 1 or args.events < 1 or not 0 < args.one_on_ones <= args.events:
         parser.error("need --mailboxes ≥ 1 and 0 < --one-on-ones ≤ --events")
@@ -228,19 +227,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the benchmark, prints the figures; 1 if a 1:1 is missing or doubled."""
-    args = parse_args(argv)
-    with infrastructure() as endpoints:
-        report = asyncio.run(
-            run_benchmark(
-                endpoints,
-                mailboxes=args.mailboxes,
-                events=args.events,
-                one_on_ones=args.one_on_ones,
-                give_up_after=args.timeout,
-            )
-        )
-    print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
-    return 0 if report.missing == 0 and report.duplicated == 0 and not report.timed_out else 1
+    return report_and_exit(
+        parse_args(argv),
+        run_benchmark,
+        format_report,
+        lambda r: bool(r.missing or r.duplicated or r.timed_out),
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import signal
@@ -33,7 +32,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,12 +40,15 @@ from typing import Any
 from pymongo import AsyncMongoClient, UpdateOne
 
 from benchmarks.harness import (
+    Figures,
+    benchmark_parser,
     benchmark_settings,
     clean_up,
-    infrastructure,
     log_tail,
     ratio,
+    report_and_exit,
     services,
+    trips_text,
 )
 from services.projector.adapters.read_model import INDEXES
 from services.projector.domain.merge import meeting_upsert
@@ -70,7 +72,7 @@ SAMPLE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
-class Report:
+class Report(Figures):
     records: int
     connections: int
     projector_records_per_second: float
@@ -87,15 +89,12 @@ class Report:
     cpus: int
     timed_out: bool
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def format_report(r: Report) -> str:
     def quarters(values: list[float]) -> str:
         return " / ".join(f"{v:,.0f}" for v in values)
 
-    trips = ", ".join(f"{k} {v}" for k, v in sorted(r.round_trips.items()))
+    trips = trips_text(dict(sorted(r.round_trips.items())))
     return "\n".join(
         [
             f"projector: {r.records:,} meeting.upserted records over {r.connections} "
@@ -294,15 +293,16 @@ async def run_benchmark(
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.projector",
-        description="The projector as deployed against raw unordered bulk upserts of the "
+    parser = benchmark_parser(
+        "benchmarks.projector",
+        "The projector as deployed against raw unordered bulk upserts of the "
         "same documents (real Kafka + MongoDB), records/s per quarter.",
     )
     parser.add_argument("--records", type=int, default=8000, help="meeting.upserted records")
     parser.add_argument("--connections", type=int, default=500, help="connections they span")
-    parser.add_argument("--timeout", type=float, default=600.0, help="give up after (s)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--timeout", dest="give_up_after", type=float, default=600.0, help="give up after (s)"
+    )
     args = parser.parse_args(argv)
     if args.records < 8 or not 1 <= args.connections <= args.records:
         parser.error("need --records ≥ 8 and 1 ≤ --connections ≤ --records")
@@ -311,19 +311,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the benchmark, prints the figures; 1 if a meeting is missing or doubled."""
-    args = parse_args(argv)
-    with infrastructure() as endpoints:
-        report = asyncio.run(
-            run_benchmark(
-                endpoints,
-                records=args.records,
-                connections=args.connections,
-                give_up_after=args.timeout,
-            )
-        )
-    print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
-    failed = report.missing or report.duplicated or report.timed_out
-    return 1 if failed else 0
+    return report_and_exit(
+        parse_args(argv),
+        run_benchmark,
+        format_report,
+        lambda r: bool(r.missing or r.duplicated or r.timed_out),
+    )
 
 
 if __name__ == "__main__":

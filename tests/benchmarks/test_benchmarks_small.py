@@ -80,7 +80,7 @@ def test_the_freshness_benchmark(
     )
 
     assert status == 0
-    assert r["missing"] == 0 and r["duplicated"] == 0
+    assert r["unsent"] == 0 and r["missing"] == 0 and r["duplicated"] == 0
     assert r["changes"] >= 4
     assert 0 < r["p50_seconds"] <= r["p95_seconds"] <= r["p99_seconds"] <= r["max_seconds"]
     assert r["graph_floor_p50_seconds"] > 0 and r["ratio_p50_to_floor"] > 0
