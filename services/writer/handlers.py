@@ -254,7 +254,9 @@ class WriterHandlers:
     async def _cancel(self, command: CancelMeeting, connection_id: str) -> CommandResult:
         """Intent, Graph, publish, audit, then mark: the intent (`cancelling`, by this
         command) is written before Graph's cancel, so a retry after a failure anywhere later
-        knows that the event missing from Outlook is its own doing and completes."""
+        knows that the event missing from Outlook is its own doing and completes. So does a
+        cancel whose event was read just before and whose cancel then met 404 (the Graph
+        client retried a cancel Graph had applied: a held answer)."""
         request = command.payload
         owned = await self._store.owned(request.meeting_id)
         if owned is None or owned.connection_id != connection_id:
@@ -276,10 +278,14 @@ class WriterHandlers:
             )
             request_id = answer.request_id
         except GraphNotFound:
-            if not resumed:
+            # Ours when resumed, or when the event was there just before the cancel: the
+            # client retried a cancel Graph had applied (its answer held past the timeout).
+            # Only an event already gone before any cancel of ours fails honestly.
+            if not resumed and before is None:
                 raise
             log.info(
-                "cancel resumed: Outlook no longer has the event", command_id=request.command_id
+                "cancel completed: Outlook no longer has the event",
+                command_id=request.command_id,
             )
         if before is not None and before.start is not None and before.end is not None:
             # Listed as cancelled (the API's `is_cancelled`), kept for cadence history.

@@ -281,3 +281,64 @@ async def test_a_pause_whose_publish_failed_reaches_the_card_on_retry(
     paused = await store.state(CID)
     assert paused is not None and paused.get("active") is False
     assert not (paused.get("pending") or {}).get(Job.ROUND.value)
+
+
+class HeldAnswerOutlook(FakeOutlook):
+    """Graph cancels, but its answer is held past the client's timeout; the client's own
+    retry of the POST then meets 404 (what the chaos run's held answers did)."""
+
+    async def cancel(self, connection_id: str, event_id: str, comment: str | None) -> Answer:
+        await super().cancel(connection_id, event_id, comment)  # the write happened
+        raise GraphNotFound(404, "ErrorItemNotFound", "The specified object was not found.")
+
+
+async def test_a_cancel_whose_answer_was_held_and_retried_into_404_succeeds_and_is_audited(
+    db: AsyncDatabase[Document],
+) -> None:
+    """Long chaos run (seed 20261203): 107 cancels failed `event_not_found` though their
+    own first attempt had cancelled the event — the schedule's event was gone with no
+    successful cancel, and Graph's write had no audit record. The event existed when the
+    cancel began (read just before), so a 404 on the cancel is the cancel's own doing."""
+    registry = ConnectionRegistry(db)
+    await registry.connected("ann", ACCOUNT, ["Calendars.ReadWrite"], can_write=True)
+    store = WriterStore(db)
+    outlook = HeldAnswerOutlook()
+    outlook.events["ev-3"] = {
+        "id": "ev-3",
+        "singleValueExtendedProperties": [{"id": SMVUE_TAG_ID, "value": "cmd-made-3"}],
+    }
+    await store.own(
+        Ownership(
+            meeting_id="m-3",
+            connection_id=CID,
+            manager_id="ann",
+            graph_event_id="ev-3",
+            ical_uid=None,
+            command_id="cmd-made-3",
+            member_email="bob@contoso.test",
+            member_name="Bob",
+            time_zone="UTC",
+            state="active",
+        )
+    )
+    sink = RecordingPublisher()
+    handlers = WriterHandlers(
+        store=store,
+        outlook=outlook,  # type: ignore[arg-type]
+        registry=registry,
+        publisher=sink,
+        audit=AuditLog(sink, "writer"),
+        events=ConnectionEvents(sink, AuditLog(sink, "writer")),
+    )
+    command = CancelMeeting.build(
+        key=CID,
+        payload=CancelMeetingRequest(command_id="cmd-cancel-3", manager_id="ann", meeting_id="m-3"),
+    )
+    await handlers.on_command(command)
+    outcomes = [*sink.of(CommandSucceeded), *sink.of(CommandFailed)]
+    assert [type(o) for o in outcomes] == [CommandSucceeded], outcomes
+    assert outlook.cancels == ["ev-3"]
+    owned = await store.owned("m-3")
+    assert owned is not None and owned.state == "cancelled"
+    audited = [a.payload.operation for a in sink.of(AuditRecorded) if isinstance(a, AuditRecorded)]
+    assert audited == [AuditOperation.EVENT_CANCEL]
