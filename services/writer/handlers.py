@@ -11,7 +11,7 @@ even though the event has left Outlook (docs/conventions.md, "Effect order").
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
@@ -61,6 +61,7 @@ from shared.graph.errors import GraphError, GraphForbidden, GraphNotFound, Graph
 from shared.graph.event import GraphEvent
 from shared.graph.meeting import meeting_from_event
 from shared.messaging.failures import Retryable
+from shared.messaging.failures import retry_after as exc_retry_after
 from shared.messaging.publisher import Publisher
 from shared.observability.logging import get_logger
 
@@ -68,6 +69,13 @@ log = get_logger(__name__)
 
 MeetingCommand = ScheduleMeeting | RescheduleMeeting | CancelMeeting
 MAX_CONFLICT_RETRIES = 3
+TRANSIENT_PATIENCE = timedelta(minutes=5)
+"""How long a command keeps being retried while Graph throttles (429) or is unavailable
+(5xx, network) after the Graph client's own retries ran out: the record is retried by the
+consumer (its lane only, Retry-After honoured); past this age since the command was
+issued, or when Graph's Retry-After reaches past it, it ends as `throttled` /
+`graph_unavailable`, so the outcome comes in bounded time."""
+_PATIENT_CODES = (UserErrorCode.THROTTLED, UserErrorCode.GRAPH_UNAVAILABLE)
 _KIND: dict[type[MeetingCommand], CommandKind] = {
     ScheduleMeeting: CommandKind.SCHEDULE,
     RescheduleMeeting: CommandKind.RESCHEDULE,
@@ -90,7 +98,9 @@ class WriterHandlers:
         publisher: Publisher,
         audit: AuditLog,
         events: ConnectionEvents,
+        transient_patience: timedelta = TRANSIENT_PATIENCE,
     ) -> None:
+        self._patience = transient_patience
         self._store = store
         self._outlook = outlook
         self._registry = registry
@@ -126,6 +136,10 @@ class WriterHandlers:
             failure = failure_for(exc, wants_teams=wants_teams)
             if failure is None:
                 raise
+            if failure.code in _PATIENT_CODES and not self._out_of_patience(command, exc):
+                raise Retryable(
+                    f"Graph {failure.code.value}; retried", exc_retry_after(exc)
+                ) from exc
             if isinstance(command, CancelMeeting) and meeting_id is not None:
                 await self._store.abandon_cancel(meeting_id, command.payload.command_id)
             if isinstance(exc, GraphNotFound) and meeting_id is not None:
@@ -330,6 +344,13 @@ class WriterHandlers:
             ical_uid=owned.ical_uid,
             completed_at=datetime.now(UTC),
         )
+
+    def _out_of_patience(self, command: MeetingCommand, exc: Exception) -> bool:
+        """Past its patience, or Graph asks to wait beyond it (a Retry-After of minutes:
+        fail now, with the words for it, rather than hold the mailbox's lane that long)."""
+        waited = datetime.now(UTC) - command.occurred_at
+        asked = timedelta(seconds=exc_retry_after(exc) or 0)
+        return waited + asked >= self._patience
 
     async def _tell_the_card(
         self, exc: Exception, failure: Failure, connection_id: str, command: MeetingCommand
