@@ -234,6 +234,15 @@ def peak_rss_mib(pid: int) -> float:
     return math.nan
 
 
+def records_handled(metrics_text: str, service: str, topic: str) -> int:
+    """`smvue_records_handled_total{service, topic}` in a Prometheus text exposition."""
+    wanted = f'smvue_records_handled_total{{service="{service}",topic="{topic}"}}'
+    for line in metrics_text.splitlines():
+        if line.startswith(wanted):
+            return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
 class ServiceProcess:
     """`smvue-sync run <name>` in its own process, its MongoDB commands counted."""
 
@@ -298,6 +307,15 @@ class ServiceProcess:
             process.kill()
             process.wait(timeout=10)
 
+    async def records_handled(self, topic: str) -> int:
+        """Records of `topic` the service handled (applied; its /metrics), not the database:
+        asking the database would cost it the work being measured (SecantusDB counts a
+        collection by scanning it under its storage lock)."""
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as client:
+            answer = await client.get("/metrics")
+        answer.raise_for_status()
+        return records_handled(answer.text, self.name, topic)
+
     async def wait_ready(self) -> None:
         """Until /readyz says 200."""
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -337,6 +355,20 @@ async def services(
 
 def round_trips(running: Mapping[str, ServiceProcess]) -> dict[str, int]:
     return {name: process.round_trips() for name, process in running.items()}
+
+
+def commands(running: Mapping[str, ServiceProcess]) -> dict[str, Counter[str]]:
+    """Each service's MongoDB commands so far, by command name."""
+    return {name: process.commands() for name, process in running.items()}
+
+
+def commands_since(
+    before: Mapping[str, Counter[str]], after: Mapping[str, Counter[str]]
+) -> dict[str, dict[str, int]]:
+    """Per service, the commands sent between two `commands()` readings (none left out)."""
+    return {
+        name: dict((now - before.get(name, Counter())).most_common()) for name, now in after.items()
+    }
 
 
 # --- the emulated cloud: mailboxes, calendars, connecting, the read model -------------------
@@ -553,6 +585,18 @@ class ReadModel:
             settings.mongodb_uri, tz_aware=True
         )
         self.db = self._client[settings.mongodb_database]
+
+    async def live_counts(self, manager_ids: Sequence[str]) -> dict[str, int]:
+        """Live documents per manager, in one command (an observer polling one count per
+        manager sent the server hundreds of commands a second, competing with the work
+        being measured)."""
+        cursor = await self.db.one_on_ones.aggregate(
+            [
+                {"$match": {"manager_id": {"$in": list(manager_ids)}, "removed": False}},
+                {"$group": {"_id": "$manager_id", "n": {"$sum": 1}}},
+            ]
+        )
+        return {str(d["_id"]): int(d["n"]) async for d in cursor}
 
     async def live_count(self, manager_id: str) -> int:
         return await self.db.one_on_ones.count_documents(
