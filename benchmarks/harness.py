@@ -628,6 +628,34 @@ def sync_env() -> dict[str, str]:
 # --- the counted service (runs in the service's process) --------------------------------------
 
 
+TRACEMALLOC_ENV = "BENCH_TRACEMALLOC"  # a directory: trace the services' memory into it
+
+
+def _trace_memory(path: Path) -> None:
+    """Opt-in (`BENCH_TRACEMALLOC=<directory>`, slows the services down): traces Python
+    allocations and, whenever the traced total reaches a new high, writes the 30 lines
+    holding the most to `path` (`<directory>/<service>.memory.txt`), so what holds memory
+    at the peak is known."""
+    import tracemalloc
+
+    tracemalloc.start(1)
+
+    def keep_watching() -> None:
+        high = 0
+        while True:
+            time.sleep(2.0)
+            current, _ = tracemalloc.get_traced_memory()
+            if current <= high * 1.05:
+                continue
+            high = current
+            top = tracemalloc.take_snapshot().statistics("lineno")[:30]
+            lines = [f"traced {current / 2**20:.1f} MiB; RSS {peak_rss_mib(os.getpid())} MiB"]
+            lines += [f"{s.size / 2**20:8.2f} MiB {s.count:8d} {s.traceback[0]}" for s in top]
+            path.write_text("\n".join(lines) + "\n")
+
+    threading.Thread(target=keep_watching, daemon=True).start()
+
+
 def _serve(name: str, counts_path: str) -> None:
     from pymongo import monitoring
 
@@ -660,6 +688,8 @@ def _serve(name: str, counts_path: str) -> None:
 
     monitoring.register(Counting())  # every client created from now on reports to it
     threading.Thread(target=keep_writing, daemon=True).start()
+    if os.environ.get(TRACEMALLOC_ENV):
+        _trace_memory(Path(os.environ[TRACEMALLOC_ENV]) / f"{name}.memory.txt")
     from shared.cli import ServiceName, run
 
     try:
