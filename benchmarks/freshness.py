@@ -43,6 +43,8 @@ from benchmarks.harness import (
     add_mailboxes,
     benchmark_parser,
     clean_up,
+    commands,
+    commands_since,
     connect,
     emulated_cloud,
     log_tail,
@@ -50,7 +52,6 @@ from benchmarks.harness import (
     publish_rosters,
     ratio,
     report_and_exit,
-    round_trips,
     rss_text,
     seed_calendar,
     services,
@@ -80,6 +81,7 @@ class Report(Figures):
     graph_requests_per_change: float  # the syncer's delta requests
     round_trips: dict[str, int]
     round_trips_per_change: float
+    round_trips_by_command: dict[str, dict[str, int]]  # per service, by command name
     backlog_by_quarter: list[int]  # changes sent but not in the read model, each quarter
     backlog_at_end_of_load: int
     unsent: int  # PATCHes the emulator did not answer with success (the load generator's own)
@@ -102,6 +104,10 @@ def format_report(r: Report) -> str:
             f"Graph requests per change: {r.graph_requests_per_change:.2f}",
             f"MongoDB round trips: {trips_text(r.round_trips)} = "
             f"{r.round_trips_per_change:.2f} per change",
+            *(
+                f"  {name}: {trips_text(counts)}"
+                for name, counts in r.round_trips_by_command.items()
+            ),
             f"backlog by quarter: {r.backlog_by_quarter}, at the end of the load "
             f"{r.backlog_at_end_of_load}",
             f"peak RSS: {rss_text(r.peak_rss_mib)}",
@@ -179,10 +185,10 @@ async def run_benchmark(
                     await asyncio.sleep(1.0)  # the floor's own changes reach the read model
                     log = cloud.emulator.state.request_log
                     log.clear()
-                    before = round_trips(procs)
+                    before = commands(procs)
                     result = await _load(cloud, boxes, read_model, rate, seconds, drain_seconds)
                     await asyncio.sleep(0.5)
-                    after = round_trips(procs)
+                    after = commands(procs)
                     deltas = sum(
                         1 for r in list(log.records) if r.method == "GET" and "delta" in r.path
                     )
@@ -199,7 +205,8 @@ async def run_benchmark(
             await clean_up(settings)
     latencies, sent, unsent, backlog, backlog_end, missing, wall = result
     values = sorted(latencies)
-    trips = {name: after[name] - before.get(name, 0) for name in after}
+    by_command = commands_since(before, after)
+    trips = {name: sum(counts.values()) for name, counts in by_command.items()}
     p50 = percentile(values, 50)
     return Report(
         mailboxes=mailboxes,
@@ -216,6 +223,7 @@ async def run_benchmark(
         graph_requests_per_change=round(deltas / max(1, sent), 3),
         round_trips=trips,
         round_trips_per_change=round(sum(trips.values()) / max(1, sent), 2),
+        round_trips_by_command=by_command,
         backlog_by_quarter=backlog,
         backlog_at_end_of_load=backlog_end,
         unsent=unsent,

@@ -234,6 +234,15 @@ def peak_rss_mib(pid: int) -> float:
     return math.nan
 
 
+def records_handled(metrics_text: str, service: str, topic: str) -> int:
+    """`smvue_records_handled_total{service, topic}` in a Prometheus text exposition."""
+    wanted = f'smvue_records_handled_total{{service="{service}",topic="{topic}"}}'
+    for line in metrics_text.splitlines():
+        if line.startswith(wanted):
+            return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
 class ServiceProcess:
     """`smvue-sync run <name>` in its own process, its MongoDB commands counted."""
 
@@ -298,6 +307,15 @@ class ServiceProcess:
             process.kill()
             process.wait(timeout=10)
 
+    async def records_handled(self, topic: str) -> int:
+        """Records of `topic` the service handled (applied; its /metrics), not the database:
+        asking the database would cost it the work being measured (SecantusDB counts a
+        collection by scanning it under its storage lock)."""
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as client:
+            answer = await client.get("/metrics")
+        answer.raise_for_status()
+        return records_handled(answer.text, self.name, topic)
+
     async def wait_ready(self) -> None:
         """Until /readyz says 200."""
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -337,6 +355,20 @@ async def services(
 
 def round_trips(running: Mapping[str, ServiceProcess]) -> dict[str, int]:
     return {name: process.round_trips() for name, process in running.items()}
+
+
+def commands(running: Mapping[str, ServiceProcess]) -> dict[str, Counter[str]]:
+    """Each service's MongoDB commands so far, by command name."""
+    return {name: process.commands() for name, process in running.items()}
+
+
+def commands_since(
+    before: Mapping[str, Counter[str]], after: Mapping[str, Counter[str]]
+) -> dict[str, dict[str, int]]:
+    """Per service, the commands sent between two `commands()` readings (none left out)."""
+    return {
+        name: dict((now - before.get(name, Counter())).most_common()) for name, now in after.items()
+    }
 
 
 # --- the emulated cloud: mailboxes, calendars, connecting, the read model -------------------
@@ -554,6 +586,18 @@ class ReadModel:
         )
         self.db = self._client[settings.mongodb_database]
 
+    async def live_counts(self, manager_ids: Sequence[str]) -> dict[str, int]:
+        """Live documents per manager, in one command (an observer polling one count per
+        manager sent the server hundreds of commands a second, competing with the work
+        being measured)."""
+        cursor = await self.db.one_on_ones.aggregate(
+            [
+                {"$match": {"manager_id": {"$in": list(manager_ids)}, "removed": False}},
+                {"$group": {"_id": "$manager_id", "n": {"$sum": 1}}},
+            ]
+        )
+        return {str(d["_id"]): int(d["n"]) async for d in cursor}
+
     async def live_count(self, manager_id: str) -> int:
         return await self.db.one_on_ones.count_documents(
             {"manager_id": manager_id, "removed": False}
@@ -582,6 +626,34 @@ def sync_env() -> dict[str, str]:
 
 
 # --- the counted service (runs in the service's process) --------------------------------------
+
+
+TRACEMALLOC_ENV = "BENCH_TRACEMALLOC"  # a directory: trace the services' memory into it
+
+
+def _trace_memory(path: Path) -> None:
+    """Opt-in (`BENCH_TRACEMALLOC=<directory>`, slows the services down): traces Python
+    allocations and, whenever the traced total reaches a new high, writes the 30 lines
+    holding the most to `path` (`<directory>/<service>.memory.txt`), so what holds memory
+    at the peak is known."""
+    import tracemalloc
+
+    tracemalloc.start(1)
+
+    def keep_watching() -> None:
+        high = 0
+        while True:
+            time.sleep(2.0)
+            current, _ = tracemalloc.get_traced_memory()
+            if current <= high * 1.05:
+                continue
+            high = current
+            top = tracemalloc.take_snapshot().statistics("lineno")[:30]
+            lines = [f"traced {current / 2**20:.1f} MiB; RSS {peak_rss_mib(os.getpid())} MiB"]
+            lines += [f"{s.size / 2**20:8.2f} MiB {s.count:8d} {s.traceback[0]}" for s in top]
+            path.write_text("\n".join(lines) + "\n")
+
+    threading.Thread(target=keep_watching, daemon=True).start()
 
 
 def _serve(name: str, counts_path: str) -> None:
@@ -616,6 +688,8 @@ def _serve(name: str, counts_path: str) -> None:
 
     monitoring.register(Counting())  # every client created from now on reports to it
     threading.Thread(target=keep_writing, daemon=True).start()
+    if os.environ.get(TRACEMALLOC_ENV):
+        _trace_memory(Path(os.environ[TRACEMALLOC_ENV]) / f"{name}.memory.txt")
     from shared.cli import ServiceName, run
 
     try:

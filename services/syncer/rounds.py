@@ -118,7 +118,7 @@ class RoundRunner:
             )
             raise
         full = delta_link is None
-        items = [parse_delta_item(raw) for raw in result.items]  # bodies dropped here
+        items = result.items  # parsed page by page: bodies dropped as each page came
         plan = await self._plan(state, items, full=full, now=now)
         await self._apply(state, plan, full=full, cause=cause)
         await self._store.set_state(

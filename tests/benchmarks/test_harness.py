@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
-from benchmarks.harness import EMULATOR_KEEP_ALIVE_SECONDS, client_limits
+from benchmarks.harness import EMULATOR_KEEP_ALIVE_SECONDS, client_limits, records_handled
 from emulators.msgraph.app import create_app
 from emulators.msgraph.state import EmulatorState
 
@@ -18,3 +18,23 @@ def test_a_persons_client_gives_idle_connections_up_before_the_emulator_closes_t
     assert server.timeout_keep_alive == EMULATOR_KEEP_ALIVE_SECONDS
     expiry = client_limits().keepalive_expiry
     assert expiry is not None and expiry < EMULATOR_KEEP_ALIVE_SECONDS / 2
+
+
+def test_records_handled_is_read_from_the_services_metrics_for_that_service_and_topic() -> None:
+    # The projector benchmark's progress: the projector's own count, not a count of the
+    # read model (SecantusDB scans the collection under its storage lock to count it).
+    exposition = "\n".join(
+        [
+            "# TYPE smvue_records_handled_total counter",
+            'smvue_records_handled_total{service="projector",topic="smvue.calendar.meetings.v1"}'
+            " 240.0",
+            'smvue_records_handled_total{service="projector",topic="smvue.calendar.connections.v1"}'
+            " 3.0",
+            'smvue_records_handled_created{service="projector",topic="smvue.calendar.meetings.v1"}'
+            " 1.7e9",
+        ]
+    )
+
+    assert records_handled(exposition, "projector", "smvue.calendar.meetings.v1") == 240
+    assert records_handled(exposition, "projector", "smvue.calendar.connections.v1") == 3
+    assert records_handled(exposition, "syncer", "smvue.calendar.meetings.v1") == 0

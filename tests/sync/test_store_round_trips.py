@@ -22,6 +22,7 @@ from services.syncer.settings import SyncerSettings
 from services.syncer.workers import ConnectionWorkers
 from shared.audit import AuditLog
 from shared.contracts.envelope import Envelope
+from shared.graph.event import parse_delta_item
 from shared.infra.endpoints import InfraEndpoints
 from shared.mongo import ensure_indexes
 from tests.fixtures.commands import Commands
@@ -53,7 +54,8 @@ class Graph:
         self, connection_id: str, delta_link: str | None, window: Window, page_size: int
     ) -> RoundResult:
         pages = max(1, -(-len(self.items) // page_size))
-        return RoundResult(list(self.items), "https://graph/delta?token=next", pages, [])
+        parsed = [parse_delta_item(item) for item in self.items]
+        return RoundResult(parsed, "https://graph/delta?token=next", pages, [])
 
 
 def calendar(events: int, one_on_ones: int) -> list[dict[str, Any]]:

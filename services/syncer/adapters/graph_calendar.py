@@ -10,7 +10,7 @@ from urllib.parse import quote
 from services.syncer.domain.window import Window
 from shared.graph.client import GraphClient
 from shared.graph.errors import GraphNotFound
-from shared.graph.event import GraphEvent
+from shared.graph.event import GraphEvent, RemovedEntry, parse_delta_item
 
 # The allowed fields only (no body): what the syncer may read of one event.
 EVENT_SELECT = ",".join(
@@ -24,7 +24,9 @@ def _iso(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class RoundResult:
-    items: list[dict[str, Any]]
+    # Parsed through the allow-list page by page: a round of a large calendar never holds
+    # its raw pages (bodies included) until the last one came.
+    items: list[GraphEvent | RemovedEntry]
     delta_link: str
     pages: int
     request_ids: list[str]
@@ -45,7 +47,7 @@ class GraphCalendar:
             if delta_link
             else {"startDateTime": _iso(window.start), "endDateTime": _iso(window.end)}
         )
-        items: list[dict[str, Any]] = []
+        items: list[GraphEvent | RemovedEntry] = []
         request_ids: list[str] = []
         pages = 0
         while url is not None:
@@ -59,7 +61,7 @@ class GraphCalendar:
             value = response.body.get("value")
             if not isinstance(value, list):
                 raise ValueError("a delta page without a value array")
-            items.extend(v for v in value if isinstance(v, dict))
+            items.extend(parse_delta_item(v) for v in value if isinstance(v, dict))
             if "@odata.deltaLink" in response.body:
                 return RoundResult(
                     items, str(response.body["@odata.deltaLink"]), pages, request_ids
