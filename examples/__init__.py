@@ -1,0 +1,1 @@
+"""Runnable examples for platform teams (docs/consumers.md)."""
