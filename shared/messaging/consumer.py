@@ -1,4 +1,4 @@
-"""Consuming a topic safely and concurrently: the keyed batched consumer (ADR 0007).
+"""Consuming a topic safely and concurrently: the keyed batched consumer (ADR 0013).
 
 Built on aiokafka's `getmany`: each poll brings a batch per partition; records are grouped
 into *lanes* by their Kafka key (the connection or mailbox), and lanes run concurrently —
