@@ -22,20 +22,13 @@ from services.syncer.handlers import SyncerHandlers
 from services.syncer.settings import SyncerSettings
 from services.syncer.subscriptions import SubscriptionKeeper
 from services.writer.adapters.outlook import Answer
-from services.writer.adapters.store import Ownership, WriterStore
-from services.writer.domain.outlook_event import SMVUE_TAG_ID
-from services.writer.handlers import WriterHandlers
 from shared.audit import AuditLog
 from shared.connections.events import ConnectionEvents
 from shared.connections.registry import ConnectionRegistry
 from shared.contracts.audit import AuditOperation, AuditOutcome, AuditRecorded
-from shared.contracts.commands import CancelMeeting, CancelMeetingRequest
 from shared.contracts.connections import (
-    AccountKind,
-    ConnectedAccount,
     ConnectionState,
     ConnectionStatusChanged,
-    connection_id_for,
 )
 from shared.contracts.meetings import MeetingRemoved
 from shared.contracts.outcomes import CommandFailed, CommandSucceeded
@@ -44,34 +37,9 @@ from shared.graph.errors import GraphNotFound, ReauthorizationRequired
 from shared.mongo import Document
 from shared.settings import Settings
 from tests.fixtures.faults import FlakyPublisher, RecordingPublisher, of_type
+from tests.fixtures.writer import ACCOUNT, CID, FakeOutlook, writer_owning
 
 pytestmark = pytest.mark.integration
-
-CID = connection_id_for("ann")
-ACCOUNT = ConnectedAccount(
-    user_principal_name="ann@contoso.test", tenant_id="t-1", kind=AccountKind.WORK
-)
-
-
-class FakeOutlook:
-    """The writer's Outlook port over one in-memory calendar (cancel removes the event from
-    the organizer's calendar, as Graph does)."""
-
-    def __init__(self) -> None:
-        self.events: dict[str, dict[str, Any]] = {}
-        self.cancels: list[str] = []
-
-    async def read(self, connection_id: str, event_id: str) -> Answer:
-        if event_id not in self.events:
-            raise GraphNotFound(404, "ErrorItemNotFound", "The specified object was not found.")
-        return Answer(self.events[event_id], "req-read")
-
-    async def cancel(self, connection_id: str, event_id: str, comment: str | None) -> Answer:
-        if event_id not in self.events:
-            raise GraphNotFound(404, "ErrorItemNotFound", "The specified object was not found.")
-        del self.events[event_id]
-        self.cancels.append(event_id)
-        return Answer({}, f"req-cancel-{len(self.cancels)}")
 
 
 async def test_a_cancel_whose_publish_failed_completes_on_retry(
@@ -79,42 +47,11 @@ async def test_a_cancel_whose_publish_failed_completes_on_retry(
 ) -> None:
     """Graph cancelled, then the removal's publish failed: the retry must not report the
     cancel as failed ("not found"/"not managed"), and must publish the removal."""
-    registry = ConnectionRegistry(db)
-    await registry.connected("ann", ACCOUNT, ["Calendars.ReadWrite"], can_write=True)
-    store = WriterStore(db)
     outlook = FakeOutlook()
-    outlook.events["ev-1"] = {
-        "id": "ev-1",
-        "singleValueExtendedProperties": [{"id": SMVUE_TAG_ID, "value": "cmd-made"}],
-    }
-    await store.own(
-        Ownership(
-            meeting_id="m-1",
-            connection_id=CID,
-            manager_id="ann",
-            graph_event_id="ev-1",
-            ical_uid=None,
-            command_id="cmd-made",
-            member_email="bob@contoso.test",
-            member_name="Bob",
-            time_zone="UTC",
-            state="active",
-        )
-    )
     sink = RecordingPublisher()
     publisher = FlakyPublisher(sink, when=of_type(MeetingRemoved))
-    handlers = WriterHandlers(
-        store=store,
-        outlook=outlook,  # type: ignore[arg-type]
-        registry=registry,
-        publisher=publisher,
-        audit=AuditLog(publisher, "writer"),
-        events=ConnectionEvents(publisher, AuditLog(publisher, "writer")),
-    )
-    command = CancelMeeting.build(
-        key=CID,
-        payload=CancelMeetingRequest(command_id="cmd-cancel", manager_id="ann", meeting_id="m-1"),
-    )
+    writer = await writer_owning(db, outlook, publisher, 1)
+    handlers, store, command = writer.handlers, writer.store, writer.cancel
 
     with pytest.raises(Exception) as raised:  # Retryable (or the Kafka error itself)
         await handlers.on_command(command)
@@ -142,36 +79,9 @@ async def test_a_cancel_of_an_event_deleted_in_outlook_still_fails_honestly(
 ) -> None:
     """The retry rule must not turn every "gone" into success: an event the person deleted
     in Outlook before any cancel of ours ends as event_not_found."""
-    registry = ConnectionRegistry(db)
-    await registry.connected("ann", ACCOUNT, ["Calendars.ReadWrite"], can_write=True)
-    store = WriterStore(db)
-    await store.own(
-        Ownership(
-            meeting_id="m-2",
-            connection_id=CID,
-            manager_id="ann",
-            graph_event_id="ev-2",
-            ical_uid=None,
-            command_id="cmd-made-2",
-            member_email="bob@contoso.test",
-            member_name="Bob",
-            time_zone="UTC",
-            state="active",
-        )
-    )
     sink = RecordingPublisher()
-    handlers = WriterHandlers(
-        store=store,
-        outlook=FakeOutlook(),  # type: ignore[arg-type]
-        registry=registry,
-        publisher=sink,
-        audit=AuditLog(sink, "writer"),
-        events=ConnectionEvents(sink, AuditLog(sink, "writer")),
-    )
-    command = CancelMeeting.build(
-        key=CID,
-        payload=CancelMeetingRequest(command_id="cmd-cancel-2", manager_id="ann", meeting_id="m-2"),
-    )
+    writer = await writer_owning(db, FakeOutlook(), sink, 2, in_outlook=False)
+    handlers, command = writer.handlers, writer.cancel
     await handlers.on_command(command)
     failed = sink.of(CommandFailed)
     assert len(failed) == 1 and failed[0].payload.code.value == "event_not_found"  # type: ignore[attr-defined]
@@ -299,41 +209,10 @@ async def test_a_cancel_whose_answer_was_held_and_retried_into_404_succeeds_and_
     own first attempt had cancelled the event — the schedule's event was gone with no
     successful cancel, and Graph's write had no audit record. The event existed when the
     cancel began (read just before), so a 404 on the cancel is the cancel's own doing."""
-    registry = ConnectionRegistry(db)
-    await registry.connected("ann", ACCOUNT, ["Calendars.ReadWrite"], can_write=True)
-    store = WriterStore(db)
     outlook = HeldAnswerOutlook()
-    outlook.events["ev-3"] = {
-        "id": "ev-3",
-        "singleValueExtendedProperties": [{"id": SMVUE_TAG_ID, "value": "cmd-made-3"}],
-    }
-    await store.own(
-        Ownership(
-            meeting_id="m-3",
-            connection_id=CID,
-            manager_id="ann",
-            graph_event_id="ev-3",
-            ical_uid=None,
-            command_id="cmd-made-3",
-            member_email="bob@contoso.test",
-            member_name="Bob",
-            time_zone="UTC",
-            state="active",
-        )
-    )
     sink = RecordingPublisher()
-    handlers = WriterHandlers(
-        store=store,
-        outlook=outlook,  # type: ignore[arg-type]
-        registry=registry,
-        publisher=sink,
-        audit=AuditLog(sink, "writer"),
-        events=ConnectionEvents(sink, AuditLog(sink, "writer")),
-    )
-    command = CancelMeeting.build(
-        key=CID,
-        payload=CancelMeetingRequest(command_id="cmd-cancel-3", manager_id="ann", meeting_id="m-3"),
-    )
+    writer = await writer_owning(db, outlook, sink, 3)
+    handlers, store, command = writer.handlers, writer.store, writer.cancel
     await handlers.on_command(command)
     outcomes = [*sink.of(CommandSucceeded), *sink.of(CommandFailed)]
     assert [type(o) for o in outcomes] == [CommandSucceeded], outcomes

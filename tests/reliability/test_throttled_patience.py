@@ -12,19 +12,13 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.writer.adapters.outlook import Answer
-from services.writer.adapters.store import Ownership, WriterStore
-from services.writer.domain.outlook_event import SMVUE_TAG_ID
-from services.writer.handlers import TRANSIENT_PATIENCE, WriterHandlers
-from shared.audit import AuditLog
-from shared.connections.events import ConnectionEvents
-from shared.connections.registry import ConnectionRegistry
-from shared.contracts.commands import CancelMeeting, CancelMeetingRequest
+from services.writer.handlers import TRANSIENT_PATIENCE
 from shared.contracts.outcomes import CommandFailed, CommandSucceeded
 from shared.graph.errors import GraphThrottled
 from shared.messaging.failures import Retryable, is_transient, retry_after
 from shared.mongo import Document
 from tests.fixtures.faults import RecordingPublisher
-from tests.reliability.test_effect_order import ACCOUNT, CID, FakeOutlook
+from tests.fixtures.writer import FakeOutlook, writer_owning
 
 pytestmark = pytest.mark.integration
 
@@ -39,41 +33,10 @@ class ThrottledOutlook(FakeOutlook):
 async def test_a_throttled_command_is_retried_until_its_patience_runs_out(
     db: AsyncDatabase[Document],
 ) -> None:
-    registry = ConnectionRegistry(db)
-    await registry.connected("ann", ACCOUNT, ["Calendars.ReadWrite"], can_write=True)
-    store = WriterStore(db)
     outlook = ThrottledOutlook()
-    outlook.events["ev-t"] = {
-        "id": "ev-t",
-        "singleValueExtendedProperties": [{"id": SMVUE_TAG_ID, "value": "cmd-made-t"}],
-    }
-    await store.own(
-        Ownership(
-            meeting_id="m-t",
-            connection_id=CID,
-            manager_id="ann",
-            graph_event_id="ev-t",
-            ical_uid=None,
-            command_id="cmd-made-t",
-            member_email="bob@contoso.test",
-            member_name="Bob",
-            time_zone="UTC",
-            state="active",
-        )
-    )
     sink = RecordingPublisher()
-    handlers = WriterHandlers(
-        store=store,
-        outlook=outlook,  # type: ignore[arg-type]
-        registry=registry,
-        publisher=sink,
-        audit=AuditLog(sink, "writer"),
-        events=ConnectionEvents(sink, AuditLog(sink, "writer")),
-    )
-    command = CancelMeeting.build(
-        key=CID,
-        payload=CancelMeetingRequest(command_id="cmd-cancel-t", manager_id="ann", meeting_id="m-t"),
-    )
+    writer = await writer_owning(db, outlook, sink, "t")
+    handlers, store, command = writer.handlers, writer.store, writer.cancel
 
     with pytest.raises(Retryable) as raised:  # fresh: retried, no outcome yet
         await handlers.on_command(command)
