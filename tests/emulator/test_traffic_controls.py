@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 
+from emulators.msgraph.app import create_app
 from emulators.msgraph.state import EmulatorState
 from tests.emulator.conftest import Seed, bearer
 
@@ -94,3 +95,46 @@ async def test_reset_and_mint(client: httpx.AsyncClient, state: EmulatorState, s
         "/v1.0/subscriptions", headers={"Authorization": f"Bearer {minted['access_token']}"}
     )
     assert gone.status_code == 401
+
+
+async def test_a_client_that_goes_away_mid_request_is_logged_499_not_a_server_error(
+    state: EmulatorState, seed: Seed
+) -> None:
+    """A client that times out (e.g. during an injected latency) and closes its connection
+    before its body was read: Graph just sees the connection go. The emulator used to raise
+    starlette's ClientDisconnect out of the app (a traceback in every chaos run's log) and
+    log the request as a 500 it never answered; it is logged as 499 (client closed)."""
+    app = create_app(state)
+    token = bearer(state, seed.ann)["Authorization"].encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": "/v1.0/me/events",
+        "raw_path": b"/v1.0/me/events",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"emulator.test"),
+            (b"authorization", token),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"100"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("emulator.test", 443),
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)  # must not raise
+
+    assert not sent  # nothing to answer: the client is gone
+    (record,) = [r for r in state.request_log.records if r.path == "/v1.0/me/events"]
+    assert record.status == 499

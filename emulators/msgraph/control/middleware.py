@@ -3,6 +3,7 @@
 Order: the log sees the final status (faults and 429s included); the throttle admits the
 request first (per app per mailbox, Graph `/v1.0` calls only), then an injected fault may
 add latency (holding the concurrency slot, like a slow handler) and/or answer an error.
+A client that goes away before its request was read is logged 499 (nothing is answered).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import uuid
 from typing import Any
 
 from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulators.msgraph.errors import GraphError, InvalidToken, graph_error
@@ -20,6 +22,8 @@ from emulators.msgraph.faults import default_code
 from emulators.msgraph.principal import Principal
 from emulators.msgraph.requestlog import LOGGED_HEADERS, RequestRecord, redact_query
 from emulators.msgraph.state import EmulatorState
+
+CLIENT_CLOSED = 499  # nginx's convention: the client closed the connection first
 
 
 def _with_request_ids(start: Message, client_request_id: str | None) -> Message:
@@ -126,6 +130,10 @@ class TrafficMiddleware:
                     await self.app(scope, receive, _held(send_and_watch, rule.answer_delay_ms))
                     return
             await self.app(scope, receive, send_and_watch)
+        except ClientDisconnect:
+            # The client went away before its request was read (a timeout, a killed
+            # process): there is no one to answer. Logged 499, "client closed request".
+            status = status or CLIENT_CLOSED
         finally:
             if throttle_key is not None:
                 state.throttle.release(throttle_key)
