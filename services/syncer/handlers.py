@@ -298,6 +298,13 @@ class SyncerHandlers:
         # The mailbox identity comes from the id_token the person signed in with (ADR
         # 0010), not from GET /me, which would need User.Read.
         addresses = current.account.addresses() if current.account else []
+        account_id = current.account.graph_user_id if current.account else None
+        previous = await self.store.state(cid)
+        if previous is not None and _another_account(previous, account_id, addresses):
+            # What was imported from the old account stays with consumers as it is (as on
+            # a disconnect: "your SMVue meeting history will still be there"); the syncer
+            # stops following it, so the new account's import retracts none of it.
+            await self.store.forget_meetings(cid)
         started = _now()
         importing = await self.registry.importing(cid, started)
         if importing is not None:
@@ -306,6 +313,7 @@ class SyncerHandlers:
         fresh: dict[str, Any] = {
             "user_id": user_id,
             "owner_addresses": addresses,
+            "account_id": account_id,
             "active": True,
             "delta_link": None,
             "window_start": None,
@@ -465,3 +473,14 @@ class SyncerHandlers:
         )
         await self.store.set_state(cid, active=False)
         await self.store.drop_pending(cid, *_SYNC_JOBS)
+
+
+def _another_account(
+    previous: dict[str, Any], account_id: str | None, addresses: list[str]
+) -> bool:
+    """Whether the mailbox synced before is not the one just connected."""
+    before_id = previous.get("account_id")
+    if before_id and account_id:
+        return bool(before_id != account_id)
+    before = {a.lower() for a in previous.get("owner_addresses") or []}
+    return bool(before) and before != {a.lower() for a in addresses}

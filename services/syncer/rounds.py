@@ -4,6 +4,7 @@ before that repeats the round, and consumers drop what they already have)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -119,7 +120,7 @@ class RoundRunner:
             raise
         full = delta_link is None
         items = result.items  # parsed page by page: bodies dropped as each page came
-        plan = await self._plan(state, items, full=full, now=now)
+        plan = await self._plan(state, items, full=full, now=now, window=wanted)
         await self._apply(state, plan, full=full, cause=cause)
         await self._store.set_state(
             connection_id,
@@ -199,6 +200,7 @@ class RoundRunner:
         full: bool,
         now: datetime,
         unchanged: set[str] | None = None,
+        window: Window | None = None,
     ) -> Plan:
         connection_id = str(state["_id"])
         manager_id = str(state["user_id"])
@@ -217,19 +219,36 @@ class RoundRunner:
                 await self._store.published(connection_id, named, live=full)
             ).items()
         }
-        # A live 1:1 the round lists as removed is published as cancelled: from what is kept.
-        removed_live = [
+        # Graph's calendarView delta lists an event moved out of the window as removed, as
+        # it lists a deletion: a live 1:1 listed so is read again. Still there, it is what
+        # the round lists (moved: published at its new time; no longer followed after the
+        # next full round); gone, it is published as cancelled, from what is kept — as is
+        # one a full round of the window does not list, unless it left the window.
+        removed_live = {
             item.id
             for item in items
             if isinstance(item, RemovedEntry)
             and (held := published.get(meeting_id_for(connection_id, item.id))) is not None
             and held.live
-        ]
+        }
+        fresh = await asyncio.gather(
+            *(self._graph.event(connection_id, event_id) for event_id in sorted(removed_live))
+        )
+        still_there = [parse_delta_item(doc) for doc in fresh if doc is not None]
+        items = [*items, *still_there]  # the last listing of an event in a round wins
+        removed_live -= {event.id for event in still_there}
+        listed = {item.id for item in items} | set(unchanged or ())
+        gone_live = sorted(
+            removed_live
+            | {
+                held.event_id
+                for held in published.values()
+                if full and held.live and not held.cancelled and held.event_id not in listed
+            }
+        )
         kept_one_on_ones = {
             str(doc["event_id"]): GraphEvent.model_validate(doc["event"])
-            for doc in (
-                await self._store.items(connection_id, removed_live) if removed_live else []
-            )
+            for doc in (await self._store.items(connection_id, gone_live) if gone_live else [])
             if "event" in doc
         }
         return plan_round(
@@ -244,6 +263,7 @@ class RoundRunner:
             hasher=self._hasher,
             unchanged=unchanged or (),
             kept_one_on_ones=kept_one_on_ones,
+            window=window,
         )
 
     async def _apply(
@@ -285,6 +305,7 @@ class RoundRunner:
             drop_items=plan.drop_items,
             # the window's whole content was listed: forget everything else
             keep_only=set(plan.store_items) if full else None,
+            forget=plan.forget,
         )
 
 

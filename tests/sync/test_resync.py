@@ -55,6 +55,71 @@ async def test_an_expired_delta_token_means_one_full_resync(world: World) -> Non
     assert any(r["status"] == 410 for r in gone)
 
 
+async def test_a_one_on_one_deleted_while_the_delta_token_expired_is_kept_as_cancelled(
+    world: World,
+) -> None:
+    """The resync (a full round) doesn't list it: it was deleted, as an incremental round
+    would have said — listed cancelled (cadence history), not dropped as out of window."""
+    await connected(world)
+    doomed = await create(world, "doomed", 1)
+    await world.wait_read_model("ann", lambda d: subjects(d) == ["doomed"])
+    await world.control("POST", "/notifications/pause")  # nobody hears of the deletion
+    await world.as_user("DELETE", f"/me/events/{doomed}", world.cloud.manager.id)
+    world.emulator.state.calendars.delta_token_max_age = timedelta(seconds=1)
+    await world.control("POST", "/clock/advance", json={"seconds": 5})
+    await create(world, "after expiry", 2)
+    await world.sync_now("ann")
+
+    def settled(docs: list[dict[str, object]]) -> bool:
+        by_subject = {d["subject"]: d for d in docs}
+        return set(by_subject) == {"doomed", "after expiry"} and bool(
+            by_subject["doomed"]["is_cancelled"]
+        )
+
+    docs = await world.wait_read_model("ann", settled)
+    assert [d["is_cancelled"] for d in docs] == [True, False]
+    gone = await world.control("GET", "/requests", params={"path_contains": "calendarView/delta"})
+    assert any(r["status"] == 410 for r in gone)
+
+
+async def test_a_one_on_one_moved_beyond_the_window_is_moved_not_cancelled(world: World) -> None:
+    """Graph's calendarView delta lists an event moved out of its range as removed, as it
+    lists a deletion: the syncer reads the event to tell them apart. Moved: the meeting
+    is published at its new time (then no longer followed); deleted: cancelled."""
+    await connected(world)
+    moved = await create(world, "moved far", 1)
+    deleted = await create(world, "deleted", 2)
+    await world.wait_read_model("ann", lambda d: subjects(d) == ["deleted", "moved far"])
+    far = slot(45)
+    await world.as_user(
+        "PATCH",
+        f"/me/events/{moved}",
+        world.cloud.manager.id,
+        json={
+            "start": {"dateTime": far.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+            "end": {
+                "dateTime": (far + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S"),
+                "timeZone": "UTC",
+            },
+        },
+    )
+    await world.as_user("DELETE", f"/me/events/{deleted}", world.cloud.manager.id)
+
+    def settled(docs: list[dict[str, object]]) -> bool:
+        by_subject = {d["subject"]: d for d in docs}
+        return (
+            set(by_subject) == {"deleted", "moved far"}
+            and bool(by_subject["deleted"]["is_cancelled"])
+            and by_subject["moved far"]["start"] == far
+        )
+
+    docs = await world.wait_read_model("ann", settled)
+    assert [(d["subject"], d["is_cancelled"]) for d in docs] == [
+        ("deleted", True),
+        ("moved far", False),
+    ]
+
+
 async def test_a_removed_subscription_is_recreated_and_changes_flow_again(world: World) -> None:
     await connected(world)
     (old,) = await world.subscriptions()

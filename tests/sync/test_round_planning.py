@@ -8,6 +8,7 @@ from typing import Any
 from services.syncer.domain.kept import AddressHasher
 from services.syncer.domain.one_on_one import TeamMemberRef
 from services.syncer.domain.reconcile import Plan, Published, plan_round
+from services.syncer.domain.window import Window
 from shared.contracts.meetings import RemovalReason, meeting_id_for
 from shared.graph.event import RemovedEntry, parse_delta_item
 
@@ -167,7 +168,58 @@ def test_a_removed_non_meeting_retracts_nothing() -> None:
     assert plan([{"id": "e9", "@removed": {"reason": "deleted"}}], {}, False).removals == []
 
 
-def test_a_full_round_retracts_what_fell_out_of_the_window() -> None:
+WINDOW = Window(datetime(2026, 8, 27, tzinfo=UTC), datetime(2026, 12, 26, tzinfo=UTC))
+
+
+def full_round_missing(event: dict[str, Any], cancelled: bool = False) -> Plan:
+    """A full round of WINDOW that does not list `event`, a live 1:1 consumers hold."""
+    first = plan([event], {}, full=True)
+    meeting, digest = first.upserts[0]
+    mid = meeting_id_for("c1", event["id"])
+    kept = parse_delta_item(first.store_items[event["id"]]["event"])
+    assert not isinstance(kept, RemovedEntry)
+    return plan_round(
+        [],
+        {mid: Published(event["id"], meeting.version, digest, True, cancelled=cancelled)},
+        connection_id="c1",
+        manager_id="ann",
+        owner_addresses=["ann@contoso.test"],
+        team=TEAM,
+        now=NOW + timedelta(minutes=5),
+        full=True,
+        hasher=HASHER,
+        window=WINDOW,
+        kept_one_on_ones={event["id"]: kept},
+    )
+
+
+def test_a_one_on_one_that_left_the_window_stays_as_it_was_and_is_no_longer_followed() -> None:
+    # "Your SMVue meeting history will still be there": a 1:1 older than the look-back is
+    # history, not a removal. Consumers keep it; the syncer forgets it.
+    old = raw(
+        "e1",
+        "bob@contoso.test",
+        start={"dateTime": "2026-08-01T10:00:00.0000000", "timeZone": "UTC"},
+        end={"dateTime": "2026-08-01T10:30:00.0000000", "timeZone": "UTC"},
+    )
+    result = full_round_missing(old)
+    assert result.removals == [] and result.upserts == []
+    assert result.forget == {meeting_id_for("c1", "e1")}
+    assert "e1" in result.drop_items
+
+
+def test_a_one_on_one_gone_from_the_window_while_unwatched_is_kept_as_cancelled() -> None:
+    # Deleted in Outlook while the deltaLink had expired (or the window moved): the full
+    # round doesn't list it. It is what an incremental round shows as deleted: cancelled.
+    result = full_round_missing(raw("e1", "bob@contoso.test"))
+    assert result.removals == []
+    [(meeting, _)] = result.upserts
+    assert meeting.is_cancelled and meeting.graph_event_id == "e1"
+    assert result.store_items["e1"]["kind"] == "cancelled"
+    assert result.forget == set()
+
+
+def test_a_full_round_retracts_an_unlisted_meeting_it_kept_nothing_of() -> None:
     result = plan([], held("e1"), full=True)
     assert [r.reason for r in result.removals] == [RemovalReason.OUT_OF_WINDOW]
     assert plan([], held("e1"), full=False).removals == []

@@ -13,7 +13,8 @@ import pytest
 from services.syncer.tokens import SyncerTokens, parting_key
 from shared.contracts.audit import AuditOperation, AuditOutcome, AuditRecorded
 from shared.contracts.connections import ConnectionDisconnected, connection_id_for
-from shared.contracts.topics import AUDIT, CONNECTIONS
+from shared.contracts.meetings import MeetingRemoved, MeetingUpserted
+from shared.contracts.topics import AUDIT, CONNECTIONS, MEETINGS
 from shared.graph.errors import NotConnected
 from tests.fixtures.connect import SERVICE_TOKEN, connect_user
 from tests.fixtures.kafka import TopicReader
@@ -103,8 +104,19 @@ async def test_reconnecting_with_another_account_uses_only_that_account(world: W
         await world.control("DELETE", "/requests")
         second = await connect_user(world.emulator, world.settings, "ann", account_b.mail)
         assert second.status == "connected"
-        # B's 1:1 is imported: B's addresses decide (A's meeting stays, as on disconnect).
+        # B's 1:1 is imported: B's addresses decide.
         await world.wait_read_model("ann", lambda d: "B / Bob" in subjects(d))
+        # A's meeting stays, as on disconnect ("your SMVue meeting history will still be
+        # there"): B's import is no reason to retract it. The import published B's upsert
+        # and any retraction in one acknowledged batch, so both are on the topic by now.
+        async with TopicReader(world.settings, MEETINGS) as meetings:
+            published = await meetings.wait_for(
+                lambda m: any(
+                    isinstance(x, MeetingUpserted) and x.payload.subject == "B / Bob" for x in m
+                )
+            )
+        assert [m.payload.reason for m in published if isinstance(m, MeetingRemoved)] == []
+        assert subjects(await world.one_on_ones("ann")) == ["A / Bob", "B / Bob"]
         # A's subscription cleanup is abandoned: its token is gone with the reconnect.
         await reader.wait_for(_abandoned)
 

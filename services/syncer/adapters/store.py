@@ -22,6 +22,7 @@ and a job costs one write to take it (lease + state) and one to finish it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -279,6 +280,12 @@ class SyncerStore:
     async def drop_item(self, connection_id: str, event_id: str) -> None:
         await self.db.calendar_items.delete_one({"_id": f"{connection_id}|{event_id}"})
 
+    async def forget_meetings(self, connection_id: str) -> None:
+        """Stops following what was published for the connection (no retraction: consumers
+        keep it as it is) and drops its kept items."""
+        await self.db.published.delete_many({"connection_id": connection_id})
+        await self.db.calendar_items.delete_many({"connection_id": connection_id})
+
     async def drop_items(self, connection_id: str, keep: set[str] | None = None) -> None:
         """Drops the connection's stored events (all, or all but `keep`)."""
         query: dict[str, Any] = {"connection_id": connection_id}
@@ -309,23 +316,24 @@ class SyncerStore:
         put_items: dict[str, dict[str, Any]],
         drop_items: set[str],
         keep_only: set[str] | None = None,
+        forget: Collection[str] = (),
     ) -> None:
         """A round's effects in two unordered bulk writes: the published versions
-        (meeting id, event id, version, hash or None for a tombstone, kept as cancelled)
-        and the calendar items (put, drop, and with `keep_only` drop every other item of
-        the connection but the cancelled 1:1s kept as history)."""
-        if published:
-            await self.db.published.bulk_write(
-                [
-                    ReplaceOne(
-                        {"_id": meeting_id},
-                        _published_doc(connection_id, event_id, version, digest, cancelled),
-                        upsert=True,
-                    )
-                    for meeting_id, event_id, version, digest, cancelled in published
-                ],
-                ordered=False,
+        (meeting id, event id, version, hash or None for a tombstone, kept as cancelled;
+        `forget`: meetings no longer followed, consumers keep them as they are) and the
+        calendar items (put, drop, and with `keep_only` drop every other item of the
+        connection but the cancelled 1:1s kept as history)."""
+        published_ops: list[Any] = [
+            ReplaceOne(
+                {"_id": meeting_id},
+                _published_doc(connection_id, event_id, version, digest, cancelled),
+                upsert=True,
             )
+            for meeting_id, event_id, version, digest, cancelled in published
+        ]
+        published_ops += [DeleteOne({"_id": meeting_id}) for meeting_id in sorted(forget)]
+        if published_ops:
+            await self.db.published.bulk_write(published_ops, ordered=False)
         item_ops: list[Any] = [
             ReplaceOne(
                 {"_id": f"{connection_id}|{event_id}"},

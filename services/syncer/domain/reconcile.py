@@ -3,8 +3,11 @@ what to keep of each event for later re-evaluation (`kept.py`: little, for non-1
 
 Input: the round's items (parsed through the allow-list), what consumers currently hold
 (`Published`), the user's addresses and the manager's team. A *full* round (first import,
-new window, expired token, roster re-evaluation) lists everything in the window, so a live
-meeting it does not list fell out of the window; an incremental round lists only changes.
+new window, expired token, roster re-evaluation) lists everything in the window; an
+incremental round lists only changes. A live 1:1 a full round does not list either left
+the window — it stays with consumers as it was (history) and the syncer stops following it
+(`Plan.forget`) — or was deleted while nobody watched (an expired deltaLink): it is
+published as cancelled, as an incremental round publishes a deletion.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from services.syncer.domain.kept import AddressHasher, kept_form
 from services.syncer.domain.meetings import content_hash, snapshot
 from services.syncer.domain.one_on_one import OneOnOne, TeamMemberRef, classify
+from services.syncer.domain.window import Window
 from shared.contracts.meeting_versions import next_version
 from shared.contracts.meetings import (
     MeetingRemoval,
@@ -45,6 +49,7 @@ class Plan:
     store_items: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → kept form
     drop_items: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)  # every event id the round listed
+    forget: set[str] = field(default_factory=set)  # meeting ids no longer followed (history)
     one_on_ones: int = 0  # events the round found to be 1:1s (published or unchanged)
 
 
@@ -61,10 +66,13 @@ def plan_round(
     hasher: AddressHasher,
     unchanged: Collection[str] = (),
     kept_one_on_ones: Mapping[str, GraphEvent] | None = None,
+    window: Window | None = None,
 ) -> Plan:
     """`unchanged`: event ids a full re-evaluation leaves as they are (listed, not passed).
-    `kept_one_on_ones`: what is kept of the live 1:1s the round lists as removed (a deleted
-    1:1 is published as cancelled from it, as the API promises)."""
+    `kept_one_on_ones`: what is kept of the live 1:1s the round lists as removed, and, in a
+    full round, of those it does not list (a deleted 1:1 is published as cancelled from
+    it, as the API promises). `window`: what a full round listed (None: unknown)."""
+    kept = kept_one_on_ones or {}
     out = Plan()
     latest: dict[str, GraphEvent | RemovedEntry] = {}
     for item in items:  # the same event may come twice in one round: the last one wins
@@ -86,11 +94,10 @@ def plan_round(
             )
         )
 
-    for event_id, item in latest.items():
-        out.seen.add(event_id)
+    def consider(event_id: str, item: GraphEvent | RemovedEntry) -> None:
         meeting_id = meeting_id_for(connection_id, event_id)
         if isinstance(item, RemovedEntry):
-            before = (kept_one_on_ones or {}).get(event_id)
+            before = kept.get(event_id)
             held = published.get(meeting_id)
             if before is not None and held is not None and held.live:
                 # A deleted (or cancelled) 1:1 stays, flagged, for cadence history: from
@@ -99,12 +106,12 @@ def plan_round(
             else:
                 out.drop_items.add(event_id)
                 retract(meeting_id, event_id, RemovalReason.DELETED)
-                continue
+                return
         decision = classify(item, owner_addresses, team)
         out.store_items[event_id] = kept_form(item, decision, list(owner_addresses), hasher)
         if not isinstance(decision, OneOnOne):
             retract(meeting_id, event_id, RemovalReason.NO_LONGER_ONE_ON_ONE)
-            continue
+            return
         out.one_on_ones += 1
         held = published.get(meeting_id)
         meeting = snapshot(
@@ -118,10 +125,28 @@ def plan_round(
         if held is None or not held.live or held.content_hash != digest:
             out.upserts.append((meeting, digest))
 
+    for event_id, item in latest.items():
+        out.seen.add(event_id)
+        consider(event_id, item)
     out.seen.update(unchanged)
-    if full:
-        for meeting_id, held in published.items():
-            if held.live and not held.cancelled and held.event_id not in out.seen:
-                out.drop_items.add(held.event_id)
-                retract(meeting_id, held.event_id, RemovalReason.OUT_OF_WINDOW)
+    if not full:
+        return out
+    for meeting_id, held in published.items():
+        if not held.live or held.cancelled or held.event_id in out.seen:
+            continue
+        before = kept.get(held.event_id)
+        if before is None:  # nothing kept to tell why: consumers drop it
+            out.drop_items.add(held.event_id)
+            retract(meeting_id, held.event_id, RemovalReason.OUT_OF_WINDOW)
+        elif window is not None and not _overlaps(before, window):
+            out.drop_items.add(held.event_id)
+            out.forget.add(meeting_id)
+        else:  # in the window, yet not listed: deleted while unwatched
+            consider(held.event_id, RemovedEntry(id=held.event_id))
     return out
+
+
+def _overlaps(event: GraphEvent, window: Window) -> bool:
+    if event.start is None or event.end is None:
+        return True  # can't tell: treat it as in the window
+    return event.start.utc() < window.end and event.end.utc() > window.start
