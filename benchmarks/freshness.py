@@ -81,7 +81,7 @@ class Report(Figures):
     graph_requests_per_change: float  # the syncer's delta requests
     round_trips: dict[str, int]
     round_trips_per_change: float
-    round_trips_by_command: dict[str, dict[str, int]]  # per service, by command name
+    round_trips_by_command: dict[str, dict[str, int]]  # per service: "update sync_state": n
     backlog_by_quarter: list[int]  # changes sent but not in the read model, each quarter
     backlog_at_end_of_load: int
     unsent: int  # PATCHes the emulator did not answer with success (the load generator's own)
@@ -185,10 +185,10 @@ async def run_benchmark(
                     await asyncio.sleep(1.0)  # the floor's own changes reach the read model
                     log = cloud.emulator.state.request_log
                     log.clear()
-                    before = commands(procs)
+                    before = commands(procs, by_collection=True)
                     result = await _load(cloud, boxes, read_model, rate, seconds, drain_seconds)
                     await asyncio.sleep(0.5)
-                    after = commands(procs)
+                    after = commands(procs, by_collection=True)
                     deltas = sum(
                         1 for r in list(log.records) if r.method == "GET" and "delta" in r.path
                     )

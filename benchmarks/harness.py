@@ -280,12 +280,19 @@ class ServiceProcess:
         )
         log.close()
 
-    def commands(self) -> Counter[str]:
-        """MongoDB commands the service sent so far, by name."""
+    def commands(self, *, by_collection: bool = False) -> Counter[str]:
+        """MongoDB commands the service sent so far, by name (`update`), or by name and
+        collection (`update sync_state`)."""
         try:
-            return Counter(json.loads(self.counts_path.read_text()))
+            counted = Counter(json.loads(self.counts_path.read_text()))
         except (OSError, ValueError):
             return Counter()
+        if by_collection:
+            return counted
+        by_name: Counter[str] = Counter()
+        for key, n in counted.items():
+            by_name[key.split(" ", 1)[0]] += n
+        return by_name
 
     def round_trips(self) -> int:
         return sum(self.commands().values())
@@ -357,9 +364,13 @@ def round_trips(running: Mapping[str, ServiceProcess]) -> dict[str, int]:
     return {name: process.round_trips() for name, process in running.items()}
 
 
-def commands(running: Mapping[str, ServiceProcess]) -> dict[str, Counter[str]]:
-    """Each service's MongoDB commands so far, by command name."""
-    return {name: process.commands() for name, process in running.items()}
+def commands(
+    running: Mapping[str, ServiceProcess], *, by_collection: bool = False
+) -> dict[str, Counter[str]]:
+    """Each service's MongoDB commands so far, by name (or name and collection)."""
+    return {
+        name: process.commands(by_collection=by_collection) for name, process in running.items()
+    }
 
 
 def commands_since(
@@ -665,8 +676,10 @@ def _serve(name: str, counts_path: str) -> None:
     class Counting(monitoring.CommandListener):
         def started(self, event: monitoring.CommandStartedEvent) -> None:
             if event.command_name not in _NOT_ROUND_TRIPS:
+                target = event.command.get(event.command_name)  # the collection, mostly
+                where = f" {target}" if isinstance(target, str) else ""
                 with guard:
-                    counts[event.command_name] += 1
+                    counts[f"{event.command_name}{where}"] += 1
 
         def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
             return None

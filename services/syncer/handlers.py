@@ -9,14 +9,16 @@ state instead of crashes.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.syncer.adapters.graph_calendar import GraphCalendar
 from services.syncer.adapters.store import SyncerStore
+from services.syncer.domain.card import card_due
 from services.syncer.domain.jobs import Job
-from services.syncer.outcomes import CommandAnswers, Waiting, waiting
+from services.syncer.outcomes import CommandAnswers, Waiting, waiting, waiting_in
 from services.syncer.rounds import RoundRunner
 from services.syncer.settings import SyncerSettings
 from services.syncer.subscriptions import SubscriptionKeeper
@@ -97,9 +99,11 @@ class SyncerHandlers:
         self._chores = f"syncer-chores-{id(self):x}"
 
     def _forget(self, cid: str) -> None:
-        """The connection's worker ended here: its causes can't be used any more."""
+        """The connection's worker ended here: its causes can't be used any more, and the
+        next job says its token epoch again."""
         for job in Job:
             self._causes.pop((cid, job), None)
+        self.tokens.idle(cid)
 
     def tracked(self) -> dict[str, int]:
         """Sizes of the in-memory maps (each bounded; see tests/sync/test_bounds.py)."""
@@ -107,6 +111,7 @@ class SyncerHandlers:
             "causes": len(self._causes),
             "tasks": self.workers.tracked(),
             "parting": self.tokens.tracked(),
+            "tokens": self.tokens.reused(),
         }
 
     async def _request(
@@ -239,6 +244,7 @@ class SyncerHandlers:
         members = [m.model_dump(mode="json") for m in roster.members]
         if not await self.store.put_roster(roster.manager_id, members, roster.version):
             return  # an older roster than the one we have
+        await self.store.copy_roster(connection_id_for(roster.manager_id), members, roster.version)
         await self._request_if_active(connection_id_for(roster.manager_id), Job.REEVALUATE, message)
 
     # --- timers ---------------------------------------------------------------------------
@@ -266,13 +272,15 @@ class SyncerHandlers:
                 self.tokens.forget_connection(cid)
 
     # --- jobs -------------------------------------------------------------------------------
-    async def perform(self, job: Job, state: dict[str, Any]) -> None:
+    async def perform(self, job: Job, state: dict[str, Any]) -> dict[str, Any] | None:
+        """Runs `job`; returns the state fields the worker saves as it finishes the job."""
         cid = str(state["_id"])
         user_id = str(state.get("user_id", ""))
         cause = self._causes.pop((cid, job), None)
+        self.tokens.expect(cid, state.get("token_epoch"))
         if job is Job.DISCONNECT:
             await self._disconnect(cid, user_id, state, cause)
-            return
+            return None
         work: Awaitable[Any]
         if job is Job.CONNECT:
             work = self._connect(cid, user_id, cause)
@@ -284,8 +292,10 @@ class SyncerHandlers:
             work = self._round(state, cause)
         else:
             work = self._reevaluate(state, cause)
-        if await self._guarded(cid, user_id, state, work) and job in (Job.CONNECT, Job.ROUND):
+        done = await self._guarded(cid, user_id, state, work)
+        if done is not None and job in (Job.CONNECT, Job.ROUND):
             await self.answers.answer(cid, state, _SYNC_NOW, cause=cause)
+        return done or None
 
     async def _connect(self, cid: str, user_id: str, cause: Envelope | None) -> None:
         # A (re)connect may be with another account: nothing of the previous one is used
@@ -314,13 +324,22 @@ class SyncerHandlers:
             "user_id": user_id,
             "owner_addresses": addresses,
             "account_id": account_id,
+            "token_epoch": uuid.uuid4().hex,  # tokens cached before this connect: unused
             "active": True,
             "delta_link": None,
             "window_start": None,
             "window_end": None,
         }
         await self.store.set_state(cid, **fresh)
-        outcome = await self.rounds.run({"_id": cid, **fresh}, cause=cause)
+        self.tokens.expect(cid, fresh["token_epoch"])
+        # The roster copy a previous connect left is current (`copy_roster`): kept.
+        kept_state: dict[str, Any] = previous or {}
+        roster: dict[str, Any] = {
+            k: kept_state[k] for k in ("roster", "roster_version") if k in kept_state
+        }
+        outcome = await self.rounds.run({"_id": cid, **fresh, **roster}, cause=cause)
+        # Saved before the incremental round asked for below; `imported` updates the card.
+        await self.store.set_state(cid, **outcome.save, card_synced_at=_now())
         ready = await self.registry.imported(cid, started, outcome.items, outcome.one_on_ones)
         if ready is not None:  # the card: "your 1:1s are ready"
             await self.events.publish("status_changed", ready, cause=cause)
@@ -333,15 +352,22 @@ class SyncerHandlers:
         await self.subscriptions.recreate(cid, user_id, cause)
         await self.store.request(cid, Job.ROUND.value, _now())  # then resync (a delta round)
 
-    async def _round(self, state: dict[str, Any], cause: Envelope | None) -> None:
-        """`state` was read under the worker's lease (or just written): no read again."""
+    async def _round(self, state: dict[str, Any], cause: Envelope | None) -> dict[str, Any] | None:
+        """`state` was read under the worker's lease (or just written): no read again.
+        Returns the state to save (the worker saves it as it finishes the job)."""
         cid = str(state["_id"])
         if not state.get("active"):
-            return
-        await self.rounds.run(state, cause=cause)
-        snapshot = await self.registry.synced(cid, _now())
-        if snapshot is not None:
-            await self.events.publish("status_changed", snapshot, cause=cause)
+            return None
+        outcome = await self.rounds.run(state, cause=cause)
+        save = dict(outcome.save)
+        now = _now()
+        every = timedelta(seconds=self.settings.card_refresh_seconds)
+        if card_due(state, now, every, sync_now_waiting=bool(waiting_in(state, _SYNC_NOW))):
+            snapshot = await self.registry.synced(cid, now)
+            if snapshot is not None:
+                await self.events.publish("status_changed", snapshot, cause=cause)
+            save["card_synced_at"] = now
+        return save
 
     async def _reevaluate(self, state: dict[str, Any], cause: Envelope | None) -> None:
         if state.get("active"):
@@ -405,14 +431,14 @@ class SyncerHandlers:
 
     async def _guarded(
         self, cid: str, user_id: str, state: dict[str, Any], work: Awaitable[Any]
-    ) -> bool:
-        """Turns what Graph and the token store say into connection state, not crashes;
-        True when the work was done. Sync Now commands waiting for work that can't be
-        done are answered with why."""
+    ) -> dict[str, Any] | None:
+        """Turns what Graph and the token store say into connection state, not crashes.
+        When the work was done: what it returned to save (`{}` for nothing); None when it
+        wasn't. Sync Now commands waiting for work that can't be done are answered with
+        why."""
         code: UserErrorCode
         try:
-            await work
-            return True
+            return dict(await work or {})
         except ReauthorizationRequired:
             await self._pause(cid, user_id)
             code = UserErrorCode.REAUTHORIZATION_REQUIRED
@@ -444,9 +470,10 @@ class SyncerHandlers:
             snapshot = await self.registry.failed(cid, code)
             if snapshot is not None:
                 await self.events.publish("status_changed", snapshot)
+            await self.store.set_state(cid, card_synced_at=None)  # the next round clears it
         # No round follows for now: every Sync Now waiting (also one asked meanwhile) hears why.
         await self.answers.answer(cid, await self._fresh(cid), _SYNC_NOW, code=code)
-        return False
+        return None
 
     async def _fresh(self, cid: str) -> dict[str, Any]:
         return await self.store.state(cid) or {}

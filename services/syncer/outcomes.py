@@ -31,6 +31,12 @@ def waiting(command_id: str, kind: CommandKind, user_id: str) -> Waiting:
     return {"id": command_id, "kind": kind.value, "user_id": user_id}
 
 
+def waiting_in(state: dict[str, Any], kinds: Collection[CommandKind]) -> list[Waiting]:
+    """The commands of `kinds` that wait in `state` for a job's outcome."""
+    wanted = {kind.value for kind in kinds}
+    return [c for c in state.get("commands") or [] if c.get("kind") in wanted]
+
+
 class CommandAnswers:
     def __init__(self, store: SyncerStore, publisher: Publisher) -> None:
         self._store = store
@@ -48,8 +54,7 @@ class CommandAnswers:
     ) -> None:
         """Answers the commands of `kinds` waiting in `state`: succeeded, or failed with
         `code`. Commands that arrived after `state` was read wait for the next job."""
-        wanted = {kind.value for kind in kinds}
-        commands = [c for c in state.get("commands") or [] if c.get("kind") in wanted]
+        commands = waiting_in(state, kinds)
         if not commands:
             return
         await self._publisher.publish_all(

@@ -1,12 +1,14 @@
 """One delta round for one mailbox: fetch every page, parse through the allow-list, decide
 1:1s, publish meeting events, and only then save the new deltaLink (at-least-once: a crash
-before that repeats the round, and consumers drop what they already have)."""
+before that repeats the round, and consumers drop what they already have). The round
+returns the state to save (`RoundOutcome.save`); the worker saves it in the write that
+finishes the job (`SyncerStore.finish`), after everything the round published."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +45,9 @@ class RoundOutcome:
     full: bool
     items: int = 0  # events (and removals) the round listed
     one_on_ones: int = 0  # of them, 1:1s
+    # The connection's state after the round (deltaLink, window, last round): saved by
+    # the caller once the round's effects are out, never before.
+    save: dict[str, Any] = field(default_factory=dict)
 
 
 def team_of(roster: dict[str, Any] | None) -> dict[str, TeamMemberRef]:
@@ -122,19 +127,18 @@ class RoundRunner:
         items = result.items  # parsed page by page: bodies dropped as each page came
         plan = await self._plan(state, items, full=full, now=now, window=wanted)
         await self._apply(state, plan, full=full, cause=cause)
-        await self._store.set_state(
-            connection_id,
-            delta_link=result.delta_link,
-            window_start=wanted.start,
-            window_end=wanted.end,
-            last_round_at=now,
-            last_round={  # what `smvue-sync connections show` tells about the last round
+        save = {
+            "delta_link": result.delta_link,
+            "window_start": wanted.start,
+            "window_end": wanted.end,
+            "last_round_at": now,
+            "last_round": {  # what `smvue-sync connections show` tells about the last round
                 "kind": "full" if full else "incremental",
                 "items": len(items),
                 "pages": result.pages,
                 "seconds": round((datetime.now(UTC) - now).total_seconds(), 3),
             },
-        )
+        }
         await self._audit.record(
             AuditOperation.DELTA_ROUND,
             AuditOutcome.SUCCEEDED,
@@ -163,6 +167,7 @@ class RoundRunner:
             full,
             items=len(items),
             one_on_ones=plan.one_on_ones,
+            save=save,
         )
 
     async def reevaluate(
@@ -173,7 +178,7 @@ class RoundRunner:
         new team has that address, the event is read from Graph again (only then). Nothing
         else can become a 1:1 by a roster change."""
         connection_id = str(state["_id"])
-        team = team_of(await self._store.roster(str(state["user_id"])))
+        team = await self._team(state)
         items: list[GraphEvent | RemovedEntry] = []
         unchanged: set[str] = set()
         for doc in await self._store.items(connection_id):
@@ -257,7 +262,7 @@ class RoundRunner:
             connection_id=connection_id,
             manager_id=manager_id,
             owner_addresses=state.get("owner_addresses", []),
-            team=team_of(await self._store.roster(manager_id)),
+            team=await self._team(state),
             now=now,
             full=full,
             hasher=self._hasher,
@@ -265,6 +270,17 @@ class RoundRunner:
             kept_one_on_ones=kept_one_on_ones,
             window=window,
         )
+
+    async def _team(self, state: dict[str, Any]) -> dict[str, TeamMemberRef]:
+        """The manager's team: the roster copy in the sync state (kept current by the
+        roster handler, `SyncerStore.copy_roster`), or — for a state without one yet —
+        the `rosters` collection, copied into the state for the next rounds."""
+        if "roster_version" in state:
+            return team_of({"members": state.get("roster") or []})
+        doc = await self._store.roster(str(state["user_id"]))
+        if doc is not None:
+            await self._store.copy_roster(str(state["_id"]), doc["members"], int(doc["version"]))
+        return team_of(doc)
 
     async def _apply(
         self, state: dict[str, Any], plan: Plan, *, full: bool, cause: Envelope | None

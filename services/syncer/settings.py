@@ -37,6 +37,12 @@ class SyncerSettings(BaseSettings):
     tick_batch: int = Field(
         default=1000, ge=1, description="At most this many connections per timer query."
     )
+    card_refresh_seconds: float = Field(
+        default=60.0,
+        ge=0.0,
+        description="A round refreshes the card's last-sync time at most this often (a Sync "
+        "Now, or an error to clear, refreshes it at once).",
+    )
     lease_seconds: float = Field(default=300.0, ge=5.0, description="Worker lease per job.")
     retry_base_seconds: float = Field(default=2.0, gt=0, description="Job retry backoff base.")
     retry_max_seconds: float = Field(default=300.0, gt=0, description="Job retry backoff cap.")

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from prometheus_client import Counter
 
 from services.syncer.adapters.store import SyncerStore
-from services.syncer.domain.jobs import Job
 from services.syncer.domain.watchdog import (
     RELAUNCH_JOB,
     Limits,
@@ -55,14 +54,29 @@ class Watchdog:
         self._workers = workers
         self._audit = audit
         self._limits = limits_of(settings)
+        self._batch = settings.tick_batch
 
     async def check(self, now: datetime) -> list[tuple[str, StuckReason]]:
-        """Relaunches every stuck connection that may be; returns what it relaunched."""
+        """Relaunches every stuck connection that may be; returns what it relaunched.
+        Three bounded queries whatever the number of connections: the expired
+        subscriptions, the connections that may be stuck (the database picks them by the
+        same limits), and the subscriptions of those."""
         relaunched = []
-        query = {"$or": [{"active": True}, {f"pending.{Job.CONNECT.value}": {"$exists": True}}]}
-        for state in await self._store.states(**query):
+        expired = {
+            str(s["_id"]): s for s in await self._store.expiring_subscriptions(now, self._batch)
+        }
+        candidates = await self._store.maybe_stuck(
+            import_asked_before=now - self._limits.import_for,
+            last_round_before=now - self._limits.round_for,
+            subscription_expired=sorted(expired),
+            limit=self._batch,
+        )
+        subscriptions = expired | await self._store.subscriptions_of(
+            [str(state["_id"]) for state in candidates if str(state["_id"]) not in expired]
+        )
+        for state in candidates:
             cid = str(state["_id"])
-            found = stuck_reason(state, await self._store.subscription(cid), now, self._limits)
+            found = stuck_reason(state, subscriptions.get(cid), now, self._limits)
             if found is None or not may_relaunch(state):
                 continue
             reason, since = found

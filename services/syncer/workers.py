@@ -6,8 +6,11 @@ keep flowing. Across syncer instances a lease in the connection's state keeps on
 
 A job costs two round trips of its own: taking the lease returns the state, finishing the
 job returns the next state (or, when nothing else is pending, releases the lease in the
-same write). A connection's task is forgotten when it ends, and `on_idle` tells the
-owner so per-connection memory (correlation causes) goes with it.
+same write). A job may return state fields to save: they go in that finishing write (a
+delta round's new deltaLink), so saving them costs no round trip of its own.
+
+A connection's task is forgotten when it ends, and `on_idle` tells the owner so
+per-connection memory (correlation causes) goes with it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from shared.observability.logging import get_logger
 
 log = get_logger(__name__)
 
-RunJob = Callable[[Job, dict[str, Any]], Awaitable[None]]
+# A job: runs under the lease; returns the state fields to save as it finishes (or None).
+RunJob = Callable[[Job, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 OnIdle = Callable[[str], None]
 
 
@@ -139,7 +143,7 @@ class ConnectionWorkers:
             return None
         requested_at = pending[job.value]
         try:
-            await self._under_lease(connection_id, ttl, self._run_job(job, state))
+            save = await self._under_lease(connection_id, ttl, self._run_job(job, state))
         except LeaseLost:
             log.warning("lease lost during a job; left to its new owner", job=job.value)
             return None
@@ -159,16 +163,23 @@ class ConnectionWorkers:
             await self._store.defer(connection_id, _now() + timedelta(seconds=delay), failures)
             await self._store.release(connection_id, self._owner)
             return None
-        return await self._finish(connection_id, job, requested_at, ttl)
+        return await self._finish(connection_id, job, requested_at, ttl, save)
 
     async def _finish(
-        self, connection_id: str, job: Job, requested_at: Any, ttl: timedelta
+        self,
+        connection_id: str,
+        job: Job,
+        requested_at: Any,
+        ttl: timedelta,
+        save: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         return await self._store.finish(
-            connection_id, job.value, requested_at, self._owner, _now(), ttl
+            connection_id, job.value, requested_at, self._owner, _now(), ttl, save=save
         )
 
-    async def _under_lease(self, connection_id: str, ttl: timedelta, work: Awaitable[None]) -> None:
+    async def _under_lease(
+        self, connection_id: str, ttl: timedelta, work: Awaitable[dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
         """Runs `work` while renewing the lease every third of its life; if a renewal fails
         (this instance stalled past the lease and another took over), the work is
         cancelled so two instances never sync one mailbox at once."""

@@ -86,7 +86,7 @@ async def test_causes_go_with_the_connections_task() -> None:
         await handlers.on_connection_command(SyncNow.build(key=f"k{n}", payload=request))
     assert len(store.requested) == 200
     await _until_idle(handlers.workers)
-    assert handlers.tracked() == {"causes": 0, "tasks": 0, "parting": 0}
+    assert handlers.tracked() == {"causes": 0, "tasks": 0, "parting": 0, "tokens": 0}
 
 
 def test_parting_tokens_expire_and_are_forgotten() -> None:

@@ -19,6 +19,7 @@ from services.syncer.domain.kept import AddressHasher
 from services.syncer.domain.window import Window
 from services.syncer.rounds import RoundRunner
 from services.syncer.settings import SyncerSettings
+from services.syncer.watchdog import Watchdog
 from services.syncer.workers import ConnectionWorkers
 from shared.audit import AuditLog
 from shared.contracts.envelope import Envelope
@@ -101,6 +102,9 @@ async def counted(
         }
     )
     await store.set_state(CID, user_id="ann", owner_addresses=[OWNER], active=True)
+    roster = await db.rosters.find_one({"_id": "ann"})
+    assert roster is not None
+    await store.copy_roster(CID, roster["members"], roster["version"])  # as on_roster does
     yield store, listener
     await client.close()
 
@@ -132,10 +136,13 @@ async def test_an_import_costs_a_fixed_number_of_round_trips_not_two_per_event(
     trips = commands.count()
 
     assert outcome.upserted == 140 and outcome.full
-    # set round_started_at, published (the round's ids + live ones), roster, a bulk write
-    # for published, one for calendar_items (pymongo sends its upserts and its
-    # delete-the-rest as two commands), save the deltaLink: 7, whatever the calendar's size.
-    assert trips <= 7, Counter(commands.names)
+    # set round_started_at, published (the round's ids + live ones), a bulk write for
+    # published, one for calendar_items (pymongo sends its upserts and its delete-the-rest
+    # as two commands): 5, whatever the calendar's size. The roster comes with the state
+    # (its copy); the deltaLink is not saved by the round but returned, for the job's
+    # finishing write.
+    assert trips <= 5, Counter(commands.names)
+    assert outcome.save["delta_link"] == "https://graph/delta?token=next"
     assert trips / outcome.upserted < 0.1
     assert await store.db.published.count_documents({}) == 140
     assert await store.db.calendar_items.count_documents({}) == 200
@@ -150,7 +157,8 @@ async def test_a_change_looks_up_only_the_meetings_it_names(
     rounds = runner(store, graph)
     state = await store.state(CID)
     assert state is not None
-    await rounds.run(state)
+    imported = await rounds.run(state)
+    await store.set_state(CID, **imported.save)  # as the job's finish does
     state = await store.state(CID)
     assert state is not None
     changed = calendar(1, 1)[0] | {
@@ -164,9 +172,9 @@ async def test_a_change_looks_up_only_the_meetings_it_names(
     trips = commands.count()
 
     assert outcome.upserted == 1 and not outcome.full
-    assert trips <= 6, Counter(commands.names)
+    assert trips <= 4, Counter(commands.names)
     published_finds = [n for n in commands.names if n == "find"]
-    assert len(published_finds) == 2  # published (by id) + roster, not a scan per meeting
+    assert len(published_finds) == 1  # published (by id), not a scan per meeting
     docs = await store.published(CID, ["not-on-the-page"])
     assert docs == {}  # the lookup by ids returns only what it names
 
@@ -194,6 +202,118 @@ async def test_a_job_costs_two_round_trips_of_bookkeeping(
     assert state is not None
     assert state["pending"] == {} and state["has_pending"] is False
     assert state["lease_owner"] is None
+
+
+async def test_a_state_without_a_roster_copy_reads_the_roster_once_and_keeps_a_copy(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    store, commands = counted
+    await store.db.sync_state.update_one(
+        {"_id": CID}, {"$unset": {"roster": "", "roster_version": ""}}
+    )  # a state from before copies
+    graph = Graph()
+    graph.items = calendar(3, 2)
+    rounds = runner(store, graph)
+    state = await store.state(CID)
+    assert state is not None
+
+    commands.measure()
+    first = await rounds.run(state)
+    first_reads = Counter(commands.names)["find"]
+    state = await store.state(CID)
+    assert state is not None and state["roster_version"] == 1
+    commands.measure()
+    second = await rounds.run(state | first.save)
+    second_reads = Counter(commands.names)["find"]
+
+    assert first.one_on_ones == 2 and second.one_on_ones == 2  # the same team both times
+    assert (first_reads, second_reads) == (2, 1)  # published + roster, then published only
+
+
+async def test_a_roster_copy_is_never_replaced_by_an_older_one(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    store, _ = counted
+    newer = [{"member_id": "eve", "email": "eve@contoso.test", "display_name": "Eve"}]
+    await store.copy_roster(CID, newer, 3)
+    await store.copy_roster(CID, [], 2)  # late: a connect's read from before version 3
+    await store.copy_roster("conn-nobody", newer, 3)  # no state: nothing is created
+    state = await store.state(CID)
+    assert state is not None
+    assert (state["roster"], state["roster_version"]) == (newer, 3)
+    assert await store.state("conn-nobody") is None
+
+
+async def test_what_a_job_returns_is_saved_by_its_finishing_write(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    store, commands = counted
+    saved = {"delta_link": "https://graph/delta?token=after", "last_round": {"items": 3}}
+
+    async def job(kind: Any, state: dict[str, Any]) -> dict[str, Any]:
+        return saved
+
+    await store.request(CID, "round", datetime.now(UTC))
+    workers = ConnectionWorkers(store, SyncerSettings(), job)
+    commands.measure()
+    workers.kick(CID)
+    while workers.tracked():
+        await _settle()
+    trips = commands.count()
+
+    assert trips == 2, Counter(commands.names)  # take, finish (+ release + the job's state)
+    state = await store.state(CID)
+    assert state is not None
+    assert state["delta_link"] == saved["delta_link"] and state["last_round"] == {"items": 3}
+    assert state["pending"] == {} and state["lease_owner"] is None
+
+
+async def test_a_job_asked_for_again_while_it_ran_still_saves_what_it_returned(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    store, _ = counted
+    runs: list[str | None] = []
+
+    async def job(kind: Any, state: dict[str, Any]) -> dict[str, Any]:
+        runs.append(state.get("delta_link"))
+        if len(runs) == 1:  # a notice asks for another round while this one runs
+            await store.request(CID, "round", datetime.now(UTC) + timedelta(seconds=1))
+        return {"delta_link": f"link-{len(runs)}"}
+
+    await store.request(CID, "round", datetime.now(UTC))
+    workers = ConnectionWorkers(store, SyncerSettings(), job)
+    workers.kick(CID)
+    while workers.tracked():
+        await _settle()
+
+    assert runs == [None, "link-1"]  # the second round starts from the first one's link
+    state = await store.state(CID)
+    assert state is not None and state["delta_link"] == "link-2"
+
+
+async def test_the_watchdog_looks_in_three_queries_whatever_the_number_of_connections(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    store, commands = counted
+    now = datetime.now(UTC)
+    for n in range(30):
+        await store.set_state(f"conn-{n}", user_id=f"u{n}", active=True, last_round_at=now)
+        await store.put_subscription(f"conn-{n}", f"sub-{n}", now + timedelta(days=1), "h")
+    await store.set_state("conn-stale", user_id="s", active=True, last_round_at=now)
+    await store.put_subscription("conn-stale", "sub-stale", now - timedelta(minutes=1), "h")
+
+    class Idle:
+        def kick(self, cid: str) -> None: ...
+        async def cancel(self, cid: str) -> None: ...
+
+    watchdog = Watchdog(store, Idle(), AuditLog(Kafka(), "syncer"), SyncerSettings())  # type: ignore[arg-type]
+    commands.measure()
+    relaunched = await watchdog.check(now)
+    looked = [n for n in commands.names if n == "find"]
+
+    assert [cid for cid, _ in relaunched] == ["conn-stale"]
+    # expired subscriptions, candidates, (their subscriptions): not one per connection
+    assert len(looked) <= 3, Counter(commands.names)
 
 
 async def test_a_change_notice_costs_one_conditional_write(

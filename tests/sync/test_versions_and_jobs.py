@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from services.syncer.domain.card import card_due
 from services.syncer.domain.jobs import Job, backoff_seconds, next_job, notice_already_covered
 from services.syncer.domain.window import needs_new_round, window_for
 from shared.contracts.meeting_versions import next_version, to_micros
@@ -64,3 +65,15 @@ def test_the_window_slides_once_a_day() -> None:
     assert not needs_new_round(current, window_for(NOW + timedelta(hours=8), 90, 30))
     assert needs_new_round(current, window_for(NOW + timedelta(hours=9), 90, 30))
     assert needs_new_round(None, current)
+
+
+def test_a_round_refreshes_the_card_when_asked_for_or_due_not_every_time() -> None:
+    every = timedelta(seconds=60)
+    recent = {"card_synced_at": NOW - timedelta(seconds=10)}
+    assert not card_due(recent, NOW, every, sync_now_waiting=False)  # a notice's round
+    assert card_due(recent, NOW, every, sync_now_waiting=True)  # a Sync Now waits for it
+    assert card_due({"card_synced_at": NOW - every}, NOW, every, sync_now_waiting=False)
+    assert card_due({"card_synced_at": None}, NOW, every, sync_now_waiting=False)  # an error
+    assert card_due({}, NOW, every, sync_now_waiting=False)
+    naive = {"card_synced_at": (NOW - timedelta(seconds=10)).replace(tzinfo=None)}
+    assert not card_due(naive, NOW, every, sync_now_waiting=False)

@@ -41,7 +41,7 @@ class LeaseStore:
         return None
 
     async def finish(
-        self, connection_id: str, job: str, requested_at: Any, owner: str, *_: Any
+        self, connection_id: str, job: str, requested_at: Any, owner: str, *_: Any, **__: Any
     ) -> dict[str, Any] | None:
         self.done_jobs.append(job)
         return None  # it was the only job: released

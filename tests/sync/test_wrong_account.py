@@ -45,6 +45,39 @@ async def test_a_parting_token_serves_only_its_own_subscriptions_cleanup() -> No
     assert tokens.tracked() == 0
 
 
+async def test_an_access_token_is_reused_only_within_its_connect_epoch() -> None:
+    vault = VaultTokens()
+    tokens = SyncerTokens(vault)
+    tokens.expect("c1", "epoch-1")
+    assert await tokens.access_token("c1") == "token-of-the-new-account"
+    await tokens.access_token("c1")  # reused: no vault read
+    assert vault.calls == [("c1", False)]
+    await tokens.access_token("c1", force_refresh=True)  # Graph said 401: the vault
+    assert vault.calls[-1] == ("c1", True)
+    tokens.expect("c1", "epoch-2")  # reconnected (another account, maybe) elsewhere
+    await tokens.access_token("c1")
+    assert len(vault.calls) == 3
+    tokens.expect("c1", None)  # a state from before epochs: never reused
+    await tokens.access_token("c1")
+    await tokens.access_token("c1")
+    assert len(vault.calls) == 5
+    tokens.expect("c1", "epoch-2")
+    tokens.forget_connection("c1")  # a reconnect on this instance
+    await tokens.access_token("c1")
+    assert len(vault.calls) == 6
+    assert tokens.reused() == 0  # forgotten, and no epoch said since: nothing held
+
+
+async def test_a_reused_token_is_dropped_after_its_time() -> None:
+    vault = VaultTokens()
+    tokens = SyncerTokens(vault, reuse_seconds=0.0)
+    tokens.expect("c1", "epoch-1")
+    await tokens.access_token("c1")
+    await tokens.access_token("c1")
+    assert len(vault.calls) == 2  # past its time: read again
+    assert tokens.reused() == 0
+
+
 def _slot(days: int) -> datetime:
     return (datetime.now(UTC) + timedelta(days=days)).replace(
         hour=11, minute=0, second=0, microsecond=0

@@ -9,7 +9,8 @@
   a 1:1. Never a body, and no subject, time or address of an event that is not a 1:1.
 - `published`: per meeting ever published: its last version, content hash, and whether it is
   live (a retracted one stays as a tombstone, so a re-add gets a newer version).
-- `rosters`: each manager's team, from the roster topic.
+- `rosters`: each manager's team, from the roster topic (and a copy in the connection's
+  `sync_state`, `roster` + `roster_version`, which the rounds read).
 - `subscriptions`: the Graph subscription per connection (id, expiry, clientState hash).
 - `subscription_cleanup`: deletions that failed at disconnect, retried for a while.
 - `syncer_leases`: leases on instance-wide chores (one instance retries cleanups).
@@ -17,7 +18,8 @@
 Round trips are counted (tests/sync/test_store_round_trips.py): a round writes its
 published versions and its calendar items as one unordered bulk write each, looks up
 only the published meetings the round's pages name (plus the live ones for a full round),
-and a job costs one write to take it (lease + state) and one to finish it.
+and a job costs one write to take it (lease + state) and one to finish it (which also
+saves what the job returns: a round's deltaLink).
 """
 
 from __future__ import annotations
@@ -133,14 +135,19 @@ class SyncerStore:
         owner: str,
         now: datetime,
         ttl: timedelta,
+        *,
+        save: dict[str, Any] | None = None,
     ) -> Document | None:
-        """Clears `job` (unless asked for again while it ran). When it was the only job
-        pending, that also releases the lease and stops the timer waking the connection,
-        in the same round trip, and None is returned; otherwise the state (lease renewed)."""
+        """Clears `job` (unless asked for again while it ran) and saves the job's `save`
+        fields in the same write. When it was the only job pending, that also releases the
+        lease and stops the timer waking the connection, in the same round trip, and None
+        is returned; otherwise the state (lease renewed)."""
+        fields = dict(save or {})
         result = await self.db.sync_state.update_one(
             {"_id": connection_id, "lease_owner": owner, "pending": {job: requested_at}},
             {
                 "$set": {
+                    **fields,
                     "pending": {},
                     "has_pending": False,
                     "failures": 0,
@@ -156,11 +163,17 @@ class SyncerStore:
             {"_id": connection_id, f"pending.{job}": requested_at},
             {
                 "$unset": {f"pending.{job}": ""},
-                "$set": {"failures": 0, "retry_at": None, "lease_until": now + ttl},
+                "$set": {**fields, "failures": 0, "retry_at": None, "lease_until": now + ttl},
             },
             return_document=ReturnDocument.AFTER,
         )
-        return doc if doc is not None else await self.state(connection_id)
+        if doc is not None:
+            return doc
+        if fields:  # asked for again while it ran: it runs again, from what this one saved
+            return await self.db.sync_state.find_one_and_update(
+                {"_id": connection_id}, {"$set": fields}, return_document=ReturnDocument.AFTER
+            )
+        return await self.state(connection_id)
 
     async def done(self, connection_id: str, job: str, requested_at: Any) -> None:
         """Clears `job` unless it was asked for again while it ran (then it runs again)."""
@@ -218,6 +231,29 @@ class SyncerStore:
             limit=limit,
         )
         return [str(doc["_id"]) async for doc in cursor]
+
+    async def maybe_stuck(
+        self,
+        *,
+        import_asked_before: datetime,
+        last_round_before: datetime,
+        subscription_expired: list[str],
+        limit: int,
+    ) -> list[Document]:
+        """The connections the watchdog must look at (`domain/watchdog.py` decides): an
+        import asked for before `import_asked_before`, or active with no round since
+        `last_round_before` or with an expired subscription. One bounded query."""
+        cursor = self.db.sync_state.find(
+            {
+                "$or": [
+                    {"pending.connect": {"$lt": import_asked_before}},
+                    {"active": True, "last_round_at": {"$lt": last_round_before}},
+                    {"active": True, "_id": {"$in": subscription_expired}},
+                ]
+            },
+            limit=limit,
+        )
+        return [doc async for doc in cursor]
 
     async def needing_renewal(self, connection_ids: list[str]) -> list[str]:
         """Of `connection_ids`: the active ones without a renewal pending."""
@@ -394,6 +430,24 @@ class SyncerStore:
             return False
         return result.modified_count == 1 or result.upserted_id is not None
 
+    async def copy_roster(
+        self, connection_id: str, members: list[dict[str, Any]], version: int
+    ) -> None:
+        """Keeps a copy of the manager's roster in the connection's sync state (so a round,
+        which has the state from taking its lease, needs no roster read), unless the state
+        has a newer copy or doesn't exist. Written after `put_roster`: a state's copy is
+        never newer than `rosters`, and once the state exists every newer roster reaches it."""
+        await self.db.sync_state.update_one(
+            {
+                "_id": connection_id,
+                "$or": [
+                    {"roster_version": {"$lt": version}},
+                    {"roster_version": {"$exists": False}},
+                ],
+            },
+            {"$set": {"roster": members, "roster_version": version}},
+        )
+
     # subscriptions ----------------------------------------------------------------------
     async def subscription(self, connection_id: str) -> Document | None:
         return await self.db.subscriptions.find_one({"_id": connection_id})
@@ -414,6 +468,13 @@ class SyncerStore:
             },
             upsert=True,
         )
+
+    async def subscriptions_of(self, connection_ids: list[str]) -> dict[str, Document]:
+        """The subscriptions of `connection_ids` (one query; none when the list is empty)."""
+        if not connection_ids:
+            return {}
+        cursor = self.db.subscriptions.find({"_id": {"$in": connection_ids}})
+        return {str(doc["_id"]): doc async for doc in cursor}
 
     async def drop_subscription(self, connection_id: str) -> None:
         await self.db.subscriptions.delete_one({"_id": connection_id})
