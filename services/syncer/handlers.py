@@ -329,6 +329,7 @@ class SyncerHandlers:
             "delta_link": None,
             "window_start": None,
             "window_end": None,
+            "round_started_at": started,  # the import is a round
         }
         await self.store.set_state(cid, **fresh)
         self.tokens.expect(cid, fresh["token_epoch"])

@@ -92,7 +92,8 @@ class RoundRunner:
         )
         # A deltaLink encodes its window: a moved window starts a fresh (full) round.
         delta_link = None if needs_new_round(current, wanted) else state.get("delta_link")
-        await self._store.set_state(connection_id, round_started_at=now)
+        # `round_started_at` (notices received before it need no round of their own) was
+        # set as the worker took the lease (`SyncerStore.take`), or by the connect.
         try:
             try:
                 result = await self._graph.delta_round(

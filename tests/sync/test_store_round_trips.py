@@ -136,12 +136,12 @@ async def test_an_import_costs_a_fixed_number_of_round_trips_not_two_per_event(
     trips = commands.count()
 
     assert outcome.upserted == 140 and outcome.full
-    # set round_started_at, published (the round's ids + live ones), a bulk write for
-    # published, one for calendar_items (pymongo sends its upserts and its delete-the-rest
-    # as two commands): 5, whatever the calendar's size. The roster comes with the state
-    # (its copy); the deltaLink is not saved by the round but returned, for the job's
-    # finishing write.
-    assert trips <= 5, Counter(commands.names)
+    # published (the round's ids + live ones), a bulk write for published, one for
+    # calendar_items (pymongo sends its upserts and its delete-the-rest as two commands):
+    # 4, whatever the calendar's size. The roster comes with the state (its copy); the
+    # round's start is marked by the worker's take, and the deltaLink is not saved by the
+    # round but returned, for the job's finishing write.
+    assert trips <= 4, Counter(commands.names)
     assert outcome.save["delta_link"] == "https://graph/delta?token=next"
     assert trips / outcome.upserted < 0.1
     assert await store.db.published.count_documents({}) == 140
@@ -172,7 +172,7 @@ async def test_a_change_looks_up_only_the_meetings_it_names(
     trips = commands.count()
 
     assert outcome.upserted == 1 and not outcome.full
-    assert trips <= 4, Counter(commands.names)
+    assert trips <= 3, Counter(commands.names)
     published_finds = [n for n in commands.names if n == "find"]
     assert len(published_finds) == 1  # published (by id), not a scan per meeting
     docs = await store.published(CID, ["not-on-the-page"])
@@ -314,6 +314,28 @@ async def test_the_watchdog_looks_in_three_queries_whatever_the_number_of_connec
     assert [cid for cid, _ in relaunched] == ["conn-stale"]
     # expired subscriptions, candidates, (their subscriptions): not one per connection
     assert len(looked) <= 3, Counter(commands.names)
+
+
+async def test_taking_a_pending_round_marks_its_start_in_the_same_write(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    store, commands = counted
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    ttl = timedelta(seconds=30)
+    await store.request(CID, "renew", before)
+    commands.measure()
+    renewing = await store.take(CID, "me", datetime.now(UTC), ttl)
+    assert renewing is not None and renewing.get("round_started_at") is None  # no round
+    assert commands.count() == 2
+    await store.release(CID, "me")
+    await store.request(CID, "round", before)
+    commands.measure()
+    now = datetime.now(UTC)
+    rounding = await store.take(CID, "me", now, ttl)
+    assert commands.count() == 1
+    assert rounding is not None and rounding["lease_owner"] == "me"
+    assert abs(rounding["round_started_at"] - now) < timedelta(milliseconds=1)
+    assert await store.take(CID, "another", now, ttl) is None  # the lease holds
 
 
 async def test_a_change_notice_costs_one_conditional_write(

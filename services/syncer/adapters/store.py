@@ -119,11 +119,22 @@ class SyncerStore:
     async def take(
         self, connection_id: str, owner: str, now: datetime, ttl: timedelta
     ) -> Document | None:
-        """Takes (or renews) the worker's lease and returns the state, in one round trip;
-        None if another instance holds the lease (or there is no state)."""
+        """Takes (or renews) the worker's lease and returns the state, in one round trip
+        when a delta round is pending (the common case) — that write also marks the round
+        as begun (`round_started_at`, what coalesces change notices: it is no later than
+        the round's Graph query); two otherwise. None if another instance holds the lease
+        (or there is no state)."""
+        lease = {"lease_owner": owner, "lease_until": now + ttl}
+        taken = await self.db.sync_state.find_one_and_update(
+            {"_id": connection_id, "pending.round": {"$exists": True}, **_lease_free(owner, now)},
+            {"$set": {**lease, "round_started_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if taken is not None:
+            return taken
         return await self.db.sync_state.find_one_and_update(
             {"_id": connection_id, **_lease_free(owner, now)},
-            {"$set": {"lease_owner": owner, "lease_until": now + ttl}},
+            {"$set": lease},
             return_document=ReturnDocument.AFTER,
         )
 
