@@ -79,6 +79,9 @@ def build_service(settings: Settings, syncer_settings: SyncerSettings | None = N
             db,
             [*syncer_store.INDEXES, *token_vault.INDEXES, *connection_registry.INDEXES],
         )
+        moved = await store.migrate_published()  # the collection of earlier versions
+        if moved:
+            log.info("published versions moved into calendar items", moved=moved)
 
     async def timer() -> None:
         """First tick at start: wakes work left pending by a previous run."""

@@ -210,20 +210,22 @@ class RoundRunner:
     ) -> Plan:
         connection_id = str(state["_id"])
         manager_id = str(state["user_id"])
-        # Only the meetings this round names (and, for a full round, the live ones it may
-        # have to retract): not every meeting ever published.
-        named = sorted({meeting_id_for(connection_id, item.id) for item in items})
+        # Only the items this round names (and, for a full round, those of the live meetings
+        # it may have to retract): not every meeting ever published. One query: what is
+        # kept of each event and what was published of it come in the same document.
+        entries = await self._store.entries(
+            connection_id, sorted({item.id for item in items}), live=full
+        )
         published: dict[str, Published] = {
-            meeting_id: Published(
-                event_id=str(doc["event_id"]),
-                version=int(doc.get("version", 0)),
-                content_hash=doc.get("hash"),
-                live=bool(doc.get("live", True)),
-                cancelled=bool(doc.get("cancelled")),
+            str(held["meeting_id"]): Published(
+                event_id=event_id,
+                version=int(held.get("version", 0)),
+                content_hash=held.get("hash"),
+                live=bool(held.get("live", True)),
+                cancelled=bool(held.get("cancelled")),
             )
-            for meeting_id, doc in (
-                await self._store.published(connection_id, named, live=full)
-            ).items()
+            for event_id, doc in entries.items()
+            if (held := doc.get("published")) is not None
         }
         # Graph's calendarView delta lists an event moved out of the window as removed, as
         # it lists a deletion: a live 1:1 listed so is read again. Still there, it is what
@@ -244,18 +246,15 @@ class RoundRunner:
         items = [*items, *still_there]  # the last listing of an event in a round wins
         removed_live -= {event.id for event in still_there}
         listed = {item.id for item in items} | set(unchanged or ())
-        gone_live = sorted(
-            removed_live
-            | {
-                held.event_id
-                for held in published.values()
-                if full and held.live and not held.cancelled and held.event_id not in listed
-            }
-        )
+        gone_live = removed_live | {
+            held.event_id
+            for held in published.values()
+            if full and held.live and not held.cancelled and held.event_id not in listed
+        }
         kept_one_on_ones = {
-            str(doc["event_id"]): GraphEvent.model_validate(doc["event"])
-            for doc in (await self._store.items(connection_id, gone_live) if gone_live else [])
-            if "event" in doc
+            event_id: GraphEvent.model_validate(entries[event_id]["event"])
+            for event_id in sorted(gone_live)
+            if "event" in entries.get(event_id, {})
         }
         return plan_round(
             items,

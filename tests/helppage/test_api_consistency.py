@@ -117,8 +117,8 @@ async def test_cancelled_and_deleted_meetings_are_flagged_and_smvues_read_smvue(
     }
     # The syncer saw SMVue's cancellation in Outlook as well: still flagged, not removed.
     await eventually(
-        lambda: world.mongo_docs("published", {"_id": meeting_id}),
-        lambda d: bool(d) and d[0]["cancelled"] is True,
+        lambda: world.mongo_docs("calendar_items", {"published.meeting_id": meeting_id}),
+        lambda d: bool(d) and d[0]["published"]["cancelled"] is True,
     )
     assert (await listed(world))[ours["subject"]]["is_cancelled"] is True
     # The cadence counts only what is still on: "stays" is next.

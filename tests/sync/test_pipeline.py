@@ -179,7 +179,6 @@ async def test_one_on_ones_are_imported_and_follow_outlook(
     for collection in (
         "one_on_ones",
         "calendar_items",
-        "published",
         "sync_state",
         "subscriptions",
         "connections",

@@ -136,15 +136,15 @@ async def test_an_import_costs_a_fixed_number_of_round_trips_not_two_per_event(
     trips = commands.count()
 
     assert outcome.upserted == 140 and outcome.full
-    # published (the round's ids + live ones), a bulk write for published, one for
-    # calendar_items (pymongo sends its upserts and its delete-the-rest as two commands):
-    # 4, whatever the calendar's size. The roster comes with the state (its copy); the
-    # round's start is marked by the worker's take, and the deltaLink is not saved by the
-    # round but returned, for the job's finishing write.
-    assert trips <= 4, Counter(commands.names)
+    # the items (the round's ids + the live ones, with what was published of each), one
+    # bulk write on calendar_items (pymongo sends its updates and its delete-the-rest as
+    # two commands): 3, whatever the calendar's size. The roster comes with the state (its
+    # copy); the round's start is marked by the worker's take, and the deltaLink is not
+    # saved by the round but returned, for the job's finishing write.
+    assert trips <= 3, Counter(commands.names)
     assert outcome.save["delta_link"] == "https://graph/delta?token=next"
     assert trips / outcome.upserted < 0.1
-    assert await store.db.published.count_documents({}) == 140
+    assert await store.db.calendar_items.count_documents({"published.live": True}) == 140
     assert await store.db.calendar_items.count_documents({}) == 200
 
 
@@ -172,10 +172,10 @@ async def test_a_change_looks_up_only_the_meetings_it_names(
     trips = commands.count()
 
     assert outcome.upserted == 1 and not outcome.full
-    assert trips <= 3, Counter(commands.names)
-    published_finds = [n for n in commands.names if n == "find"]
-    assert len(published_finds) == 1  # published (by id), not a scan per meeting
-    docs = await store.published(CID, ["not-on-the-page"])
+    assert trips <= 2, Counter(commands.names)  # one find, one update command
+    finds = [n for n in commands.names if n == "find"]
+    assert len(finds) == 1  # the named items (by id), not a scan per meeting
+    docs = await store.entries(CID, ["not-on-the-page"])
     assert docs == {}  # the lookup by ids returns only what it names
 
 
@@ -227,7 +227,7 @@ async def test_a_state_without_a_roster_copy_reads_the_roster_once_and_keeps_a_c
     second_reads = Counter(commands.names)["find"]
 
     assert first.one_on_ones == 2 and second.one_on_ones == 2  # the same team both times
-    assert (first_reads, second_reads) == (2, 1)  # published + roster, then published only
+    assert (first_reads, second_reads) == (2, 1)  # items + roster, then items only
 
 
 async def test_a_roster_copy_is_never_replaced_by_an_older_one(
@@ -364,3 +364,69 @@ async def _settle() -> None:
     import asyncio
 
     await asyncio.sleep(0.01)
+
+
+async def test_an_item_keeps_its_publication_when_what_is_kept_of_it_goes(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    store, _ = counted
+    one = {"kind": "one_on_one", "event": {"id": "e1", "subject": "1:1"}}
+    await store.apply_round(
+        CID,
+        published=[("m1", "e1", 5, "h1", False), ("m4", "e4", 2, "h4", True)],
+        put_items={"e1": one, "e2": {"kind": "private"}, "e3": {"kind": "not_one_on_one"}},
+        drop_items=set(),
+    )
+    await store.apply_round(
+        CID,
+        published=[("m1", "e1", 6, None, False)],  # retracted: a tombstone
+        put_items={"e4": {"kind": "cancelled", "event": {"id": "e4"}}},
+        drop_items={"e1", "e2"},
+        keep_only={"e4"},  # a full round: e3 is not in the window any more
+    )
+    docs = {d["event_id"]: d async for d in store.db.calendar_items.find({})}
+
+    assert sorted(docs) == ["e1", "e4"]  # e2 (dropped) and e3 (not kept) had no publication
+    assert "kind" not in docs["e1"] and "event" not in docs["e1"]
+    assert docs["e1"]["published"] == {
+        "meeting_id": "m1",
+        "version": 6,
+        "hash": None,
+        "live": False,
+        "cancelled": False,
+    }
+    assert docs["e4"]["kind"] == "cancelled" and docs["e4"]["published"]["version"] == 2
+    await store.apply_round(CID, published=[], put_items={}, drop_items=set(), forget={"m4"})
+    assert [d["event_id"] async for d in store.db.calendar_items.find({})] == ["e1"]
+    assert await store.items(CID) == []  # nothing kept, only a tombstone
+
+
+async def test_published_versions_of_an_earlier_version_are_moved_into_the_items(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    store, _ = counted
+    await store.apply_round(
+        CID,
+        published=[("m1", "e1", 9, "new", False)],
+        put_items={"e1": {"kind": "one_on_one", "event": {"id": "e1"}}},
+        drop_items=set(),
+    )
+    await store.db.published.insert_many(
+        [
+            {"_id": "m1", "connection_id": CID, "event_id": "e1", "version": 3, "hash": "old"},
+            {"_id": "m2", "connection_id": CID, "event_id": "e2", "version": 4, "hash": None},
+        ]
+    )
+    assert await store.migrate_published(batch=1) == 2
+    assert await store.migrate_published() == 0  # again: nothing left to move
+    docs = {d["event_id"]: d async for d in store.db.calendar_items.find({})}
+    assert docs["e1"]["published"]["version"] == 9  # the newer one stays
+    assert docs["e1"]["kind"] == "one_on_one"
+    assert docs["e2"]["published"] == {
+        "meeting_id": "m2",
+        "version": 4,
+        "hash": None,
+        "live": False,
+        "cancelled": False,
+    }
+    assert await store.db.published.count_documents({}) == 0

@@ -3,12 +3,14 @@
 - `sync_state`: per connection — mailbox addresses, deltaLink and its window, timers, the
   pending jobs (`pending.<job>`: when it was asked for), the commands waiting for a job's
   outcome (`commands`: Sync Now, disconnect), retry time and the worker's lease.
-- `calendar_items`: what re-evaluating the window after a roster change needs, per event
-  (`domain/kept.py`): a 1:1's allowed fields; of an event with one other person, a keyed
-  hash of their address; of anything else (private ones included), only that it is not
-  a 1:1. Never a body, and no subject, time or address of an event that is not a 1:1.
-- `published`: per meeting ever published: its last version, content hash, and whether it is
-  live (a retracted one stays as a tombstone, so a re-add gets a newer version).
+- `calendar_items`: per event, in one document (so a round reads and writes one
+  collection): what re-evaluating the window after a roster change needs
+  (`domain/kept.py`: a 1:1's allowed fields; of an event with one other person, a keyed
+  hash of their address; of anything else, private ones included, only that it is not a
+  1:1 — never a body, and no subject, time or address of an event that is not a 1:1),
+  and, once its meeting was published, `published`: the meeting id, its last version,
+  content hash and whether it is live (a retracted one stays as a tombstone, so a re-add
+  gets a newer version; an item left with neither is deleted).
 - `rosters`: each manager's team, from the roster topic (and a copy in the connection's
   `sync_state`, `roster` + `roster_version`, which the rounds read).
 - `subscriptions`: the Graph subscription per connection (id, expiry, clientState hash).
@@ -16,8 +18,8 @@
 - `syncer_leases`: leases on instance-wide chores (one instance retries cleanups).
 
 Round trips are counted (tests/sync/test_store_round_trips.py): a round writes its
-published versions and its calendar items as one unordered bulk write each, looks up
-only the published meetings the round's pages name (plus the live ones for a full round),
+published versions and its calendar items as one bulk write, looks up only the items the
+round's pages name (plus the live ones for a full round) in one query,
 and a job costs one write to take it (lease + state) and one to finish it (which also
 saves what the job returns: a round's deltaLink).
 """
@@ -28,7 +30,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import DeleteMany, DeleteOne, ReplaceOne, ReturnDocument
+from pymongo import DeleteMany, DeleteOne, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -36,7 +38,6 @@ from shared.mongo import Document, IndexSpec
 
 INDEXES = [
     IndexSpec("calendar_items", [("connection_id", 1)]),
-    IndexSpec("published", [("connection_id", 1)]),
     IndexSpec("sync_state", [("user_id", 1)]),
     IndexSpec("sync_state", [("has_pending", 1), ("retry_at", 1)]),
     IndexSpec("subscriptions", [("expires_at", 1)]),
@@ -309,51 +310,41 @@ class SyncerStore:
             {"$set": {"lease_owner": None, "lease_until": None}},
         )
 
-    # calendar items ---------------------------------------------------------------------
-    async def items(self, connection_id: str, event_ids: list[str] | None = None) -> list[Document]:
-        """The connection's kept items (all, or those of `event_ids`)."""
-        query: dict[str, Any] = {"connection_id": connection_id}
-        if event_ids is not None:
-            query["_id"] = {"$in": [f"{connection_id}|{event_id}" for event_id in event_ids]}
-        return [d async for d in self.db.calendar_items.find(query)]
+    # calendar items (and what was published of each) --------------------------------------
+    async def entries(
+        self, connection_id: str, event_ids: list[str], *, live: bool = False
+    ) -> dict[str, Document]:
+        """The connection's calendar items of `event_ids` — plus, with `live`, every one
+        whose meeting consumers hold live (a full round looks at those it didn't list) —
+        by event id: what is kept of each and what was published of it. One round trip."""
+        wanted: list[dict[str, Any]] = [
+            {"_id": {"$in": [_item_id(connection_id, e) for e in event_ids]}}
+        ]
+        if live:
+            wanted.append({"published.live": True})
+        cursor = self.db.calendar_items.find({"connection_id": connection_id, "$or": wanted})
+        return {str(doc["event_id"]): doc async for doc in cursor}
 
-    async def put_item(self, connection_id: str, event_id: str, kept: dict[str, Any]) -> None:
-        await self.db.calendar_items.replace_one(
-            {"_id": f"{connection_id}|{event_id}"},
-            {"connection_id": connection_id, "event_id": event_id, **kept},
-            upsert=True,
-        )
-
-    async def drop_item(self, connection_id: str, event_id: str) -> None:
-        await self.db.calendar_items.delete_one({"_id": f"{connection_id}|{event_id}"})
+    async def items(self, connection_id: str) -> list[Document]:
+        """Every calendar item the connection keeps (a roster re-evaluation reads them)."""
+        kept = [{"kind": {"$exists": True}}, {"event": {"$exists": True}}]
+        cursor = self.db.calendar_items.find({"connection_id": connection_id, "$or": kept})
+        return [d async for d in cursor]
 
     async def forget_meetings(self, connection_id: str) -> None:
         """Stops following what was published for the connection (no retraction: consumers
         keep it as it is) and drops its kept items."""
-        await self.db.published.delete_many({"connection_id": connection_id})
         await self.db.calendar_items.delete_many({"connection_id": connection_id})
 
-    async def drop_items(self, connection_id: str, keep: set[str] | None = None) -> None:
-        """Drops the connection's stored events (all, or all but `keep`)."""
-        query: dict[str, Any] = {"connection_id": connection_id}
-        if keep is not None:
-            query["event_id"] = {"$nin": sorted(keep)}
-        await self.db.calendar_items.delete_many(query)
-
-    # published meetings -----------------------------------------------------------------
-    async def published(
-        self, connection_id: str, meeting_ids: list[str] | None = None, *, live: bool = False
-    ) -> dict[str, Document]:
-        """What was published for the connection: every meeting ever (`live` False:
-        retracted), or only `meeting_ids` — plus every live one when `live` is set (a full
-        round retracts the live meetings it no longer lists). One round trip."""
-        query: dict[str, Any] = {"connection_id": connection_id}
-        if meeting_ids is not None:
-            wanted: list[dict[str, Any]] = [{"_id": {"$in": meeting_ids}}]
-            if live:
-                wanted.append({"live": True})
-            query["$or"] = wanted
-        return {d["_id"]: d async for d in self.db.published.find(query)}
+    async def drop_items(self, connection_id: str) -> None:
+        """Drops what the connection keeps of its events (a disconnect); what was published
+        of each stays (a reconnect's versions must outrank it)."""
+        await self.db.calendar_items.bulk_write(
+            [
+                UpdateMany({"connection_id": connection_id}, {"$unset": _KEPT_UNSET}),
+                DeleteMany({"connection_id": connection_id, "published": {"$exists": False}}),
+            ]
+        )
 
     async def apply_round(
         self,
@@ -365,62 +356,98 @@ class SyncerStore:
         keep_only: set[str] | None = None,
         forget: Collection[str] = (),
     ) -> None:
-        """A round's effects in two unordered bulk writes: the published versions
-        (meeting id, event id, version, hash or None for a tombstone, kept as cancelled;
-        `forget`: meetings no longer followed, consumers keep them as they are) and the
-        calendar items (put, drop, and with `keep_only` drop every other item of the
-        connection but the cancelled 1:1s kept as history)."""
-        published_ops: list[Any] = [
-            ReplaceOne(
-                {"_id": meeting_id},
-                _published_doc(connection_id, event_id, version, digest, cancelled),
-                upsert=True,
+        """A round's effects in one ordered bulk write on `calendar_items` (one update
+        command, then one delete command when there is something to delete): the published
+        versions (meeting id, event id, version, hash or None for a tombstone, kept as
+        cancelled); the kept items (put, drop, and with `keep_only` drop every other item
+        of the connection but the cancelled 1:1s kept as history); `forget`: meetings no
+        longer followed (consumers keep them as they are). An item without a kept form or
+        a publication is deleted."""
+        sets: dict[str, dict[str, Any]] = {}
+        unsets: dict[str, dict[str, str]] = {}
+        for meeting_id, event_id, version, digest, cancelled in published:
+            sets.setdefault(event_id, {})["published"] = _publication(
+                meeting_id, version, digest, cancelled
             )
-            for meeting_id, event_id, version, digest, cancelled in published
-        ]
-        published_ops += [DeleteOne({"_id": meeting_id}) for meeting_id in sorted(forget)]
-        if published_ops:
-            await self.db.published.bulk_write(published_ops, ordered=False)
-        item_ops: list[Any] = [
-            ReplaceOne(
-                {"_id": f"{connection_id}|{event_id}"},
-                {"connection_id": connection_id, "event_id": event_id, **kept},
-                upsert=True,
+        for event_id, kept in put_items.items():
+            sets.setdefault(event_id, {}).update(kept)
+            unsets[event_id] = {k: "" for k in _KEPT_FIELDS if k not in kept}
+        dropped = sorted(drop_items - set(put_items))
+        for event_id in dropped:
+            unsets[event_id] = _KEPT_UNSET
+        updates: list[Any] = []
+        for event_id in sorted(set(sets) | set(unsets)):
+            update: dict[str, Any] = {}
+            if event_id in sets:
+                update["$set"] = {
+                    "connection_id": connection_id,
+                    "event_id": event_id,
+                    **sets[event_id],
+                }
+            if unsets.get(event_id):
+                update["$unset"] = unsets[event_id]
+            updates.append(
+                UpdateOne(
+                    {"_id": _item_id(connection_id, event_id)}, update, upsert=event_id in sets
+                )
             )
-            for event_id, kept in put_items.items()
-        ]
-        item_ops += [
-            DeleteOne({"_id": f"{connection_id}|{event_id}"})
-            for event_id in sorted(drop_items - set(put_items))
+        deletes: list[Any] = [
+            DeleteOne({"_id": _item_id(connection_id, e), "published": {"$exists": False}})
+            for e in dropped
         ]
         if keep_only is not None:
-            item_ops.append(
+            others = {"connection_id": connection_id, "event_id": {"$nin": sorted(keep_only)}}
+            updates.append(
+                UpdateMany(
+                    {**others, "kind": {"$nin": [None, "cancelled"]}}, {"$unset": _KEPT_UNSET}
+                )
+            )
+            deletes.append(
+                DeleteMany({**others, "kind": {"$exists": False}, "published": {"$exists": False}})
+            )
+        if forget:
+            deletes.append(
                 DeleteMany(
                     {
                         "connection_id": connection_id,
-                        "event_id": {"$nin": sorted(keep_only)},
-                        "kind": {"$ne": "cancelled"},
+                        "published.meeting_id": {"$in": sorted(forget)},
                     }
                 )
             )
-        if item_ops:
-            await self.db.calendar_items.bulk_write(item_ops, ordered=False)
+        if updates or deletes:
+            # Ordered: the deletes of what has become empty run after the updates.
+            await self.db.calendar_items.bulk_write([*updates, *deletes], ordered=True)
 
-    async def mark_published(
-        self,
-        meeting_id: str,
-        connection_id: str,
-        event_id: str,
-        *,
-        version: int,
-        content_hash: str | None,
-    ) -> None:
-        """Records what consumers now hold: a live snapshot (with its hash) or a tombstone."""
-        await self.db.published.replace_one(
-            {"_id": meeting_id},
-            _published_doc(connection_id, event_id, version, content_hash),
-            upsert=True,
-        )
+    async def migrate_published(self, batch: int = 1000) -> int:
+        """Moves what an earlier version kept in a `published` collection into the
+        calendar items, the newer version winning; safe to run again and from any point
+        (a moved document is deleted only after its item is written). Returns how many
+        were moved."""
+        moved = 0
+        while docs := [d async for d in self.db.published.find({}, limit=batch)]:
+            ops: list[Any] = []
+            for d in docs:
+                cid, event_id = str(d["connection_id"]), str(d["event_id"])
+                publication = _publication(
+                    str(d["_id"]), int(d.get("version", 0)), d.get("hash"), bool(d.get("cancelled"))
+                )
+                item = {"_id": _item_id(cid, event_id)}
+                ops.append(
+                    UpdateOne(
+                        item,
+                        {"$setOnInsert": {"connection_id": cid, "event_id": event_id}},
+                        upsert=True,
+                    )
+                )
+                newer = [
+                    {"published": {"$exists": False}},
+                    {"published.version": {"$lt": publication["version"]}},
+                ]
+                ops.append(UpdateOne({**item, "$or": newer}, {"$set": {"published": publication}}))
+            await self.db.calendar_items.bulk_write(ops, ordered=True)
+            await self.db.published.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+            moved += len(docs)
+        return moved
 
     # rosters ----------------------------------------------------------------------------
     async def roster(self, manager_id: str) -> Document | None:
@@ -505,16 +532,21 @@ class SyncerStore:
         await self.db.subscription_cleanup.delete_one({"_id": subscription_id})
 
 
-def _published_doc(
-    connection_id: str,
-    event_id: str,
-    version: int,
-    content_hash: str | None,
-    cancelled: bool = False,
+_KEPT_FIELDS = ("kind", "event", "other")  # `domain/kept.py`'s forms
+_KEPT_UNSET = {field: "" for field in _KEPT_FIELDS}
+
+
+def _item_id(connection_id: str, event_id: str) -> str:
+    return f"{connection_id}|{event_id}"
+
+
+def _publication(
+    meeting_id: str, version: int, content_hash: str | None, cancelled: bool = False
 ) -> Document:
+    """What consumers hold of the event's meeting: a live snapshot (with its hash) or a
+    tombstone; kept as a tombstone so a re-add gets a newer version."""
     return {
-        "connection_id": connection_id,
-        "event_id": event_id,
+        "meeting_id": meeting_id,
         "version": version,
         "hash": content_hash,
         "live": content_hash is not None,
