@@ -76,6 +76,7 @@ class RoundRunner:
         self._publisher = publisher
         self._audit = audit
         self._settings = settings
+        self._full_rounds = asyncio.Semaphore(settings.max_parallel_full_rounds)
 
     def wanted_window(self, now: datetime) -> Window:
         return window_for(now, self._settings.past_days, self._settings.future_days)
@@ -94,6 +95,24 @@ class RoundRunner:
         delta_link = None if needs_new_round(current, wanted) else state.get("delta_link")
         # `round_started_at` (notices received before it need no round of their own) was
         # set as the worker took the lease (`SyncerStore.take`), or by the connect.
+        if delta_link is None:
+            # A full round holds the window's parsed events until it is applied: only so
+            # many at once per process, so memory stays bounded when many managers connect
+            # together (the database, not Graph, bounds an import's speed anyway).
+            async with self._full_rounds:
+                return await self._run(state, connection_id, now, clock, wanted, None, cause)
+        return await self._run(state, connection_id, now, clock, wanted, delta_link, cause)
+
+    async def _run(
+        self,
+        state: dict[str, Any],
+        connection_id: str,
+        now: datetime,
+        clock: float,
+        wanted: Window,
+        delta_link: str | None,
+        cause: Envelope | None,
+    ) -> RoundOutcome:
         try:
             try:
                 result = await self._graph.delta_round(

@@ -34,6 +34,12 @@ class SyncerSettings(BaseSettings):
         description="Connections worked on at once by one instance (Graph's limit is per "
         "mailbox, so this bounds memory and MongoDB load, not throttling).",
     )
+    max_parallel_full_rounds: int = Field(
+        default=12,
+        ge=1,
+        description="Full rounds (imports, window slides) at once per instance: each holds "
+        "its window's parsed events until applied, so this bounds memory.",
+    )
     tick_batch: int = Field(
         default=1000, ge=1, description="At most this many connections per timer query."
     )

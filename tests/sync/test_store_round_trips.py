@@ -430,3 +430,47 @@ async def test_published_versions_of_an_earlier_version_are_moved_into_the_items
         "cancelled": False,
     }
     assert await store.db.published.count_documents({}) == 0
+
+
+async def test_full_rounds_at_once_are_bounded_per_instance(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    import asyncio
+
+    store, _ = counted
+
+    class SlowGraph(Graph):
+        def __init__(self) -> None:
+            super().__init__()
+            self.now = self.most = 0
+
+        async def delta_round(
+            self, connection_id: str, delta_link: str | None, window: Window, page_size: int
+        ) -> RoundResult:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            await asyncio.sleep(0.05)
+            self.now -= 1
+            return await super().delta_round(connection_id, delta_link, window, page_size)
+
+    graph = SlowGraph()
+    graph.items = calendar(2, 1)
+    kafka = Kafka()
+    rounds = RoundRunner(
+        store,
+        graph,  # type: ignore[arg-type]
+        kafka,
+        AuditLog(kafka, "syncer"),
+        SyncerSettings(max_parallel_full_rounds=2),
+        hasher=AddressHasher.derived_from({"k1": b"k" * 32}, "k1"),
+    )
+    states = []
+    for n in range(6):
+        await store.set_state(f"conn-{n}", user_id="ann", owner_addresses=[OWNER], active=True)
+        state = await store.state(f"conn-{n}")
+        assert state is not None
+        states.append(state)
+    outcomes = await asyncio.gather(*(rounds.run(state) for state in states))
+
+    assert all(o.full and o.one_on_ones == 1 for o in outcomes)
+    assert graph.most == 2  # imports of six mailboxes, two at a time
