@@ -21,6 +21,7 @@ from services.syncer.domain.jobs import Job
 from services.syncer.handlers import SyncerHandlers
 from services.syncer.settings import SyncerSettings
 from services.syncer.subscriptions import SubscriptionKeeper
+from services.syncer.tokens import SyncerTokens
 from services.writer.adapters.outlook import Answer
 from shared.audit import AuditLog
 from shared.connections.events import ConnectionEvents
@@ -169,7 +170,7 @@ async def test_a_pause_whose_publish_failed_reaches_the_card_on_retry(
         registry=registry,
         events=ConnectionEvents(publisher, audit),
         vault=None,  # type: ignore[arg-type]
-        tokens=None,  # type: ignore[arg-type]
+        tokens=SyncerTokens(None),  # type: ignore[arg-type]
         audit=audit,
         settings=settings,
         publisher=publisher,
