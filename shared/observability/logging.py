@@ -77,8 +77,8 @@ def _secret_code(value: Any, beside: Mapping[str, Any]) -> bool:
     """A `code` field that may be an OAuth authorization code."""
     if any(key in beside for key in _OAUTH_CONTEXT_KEYS):
         return True  # the callback's query: code is the authorization code
-    if isinstance(value, bool | int):
-        return False
+    if value is None or isinstance(value, bool | int):
+        return False  # no code at all, or a status number
     text = getattr(value, "value", value)  # an enum member: its value
     return not (isinstance(text, str) and _FAILURE_CODE.fullmatch(text))
 

@@ -38,6 +38,7 @@ def test_secret_named_keys_are_replaced() -> None:
         "AADSTS50020",
         "429",
         404,
+        None,  # no error: a card with nothing wrong reads code=None, not [redacted]
     ],
 )
 def test_a_failure_code_is_kept(code: object) -> None:
