@@ -109,14 +109,14 @@ async def counted(
     await client.close()
 
 
-def runner(store: SyncerStore, graph: Graph) -> RoundRunner:
+def runner(store: SyncerStore, graph: Graph, settings: SyncerSettings | None = None) -> RoundRunner:
     kafka = Kafka()
     return RoundRunner(
         store,
         graph,  # type: ignore[arg-type]
         kafka,
         AuditLog(kafka, "syncer"),
-        SyncerSettings(),
+        settings or SyncerSettings(),
         hasher=AddressHasher.derived_from({"k1": b"k" * 32}, "k1"),
     )
 
@@ -455,15 +455,7 @@ async def test_full_rounds_at_once_are_bounded_per_instance(
 
     graph = SlowGraph()
     graph.items = calendar(2, 1)
-    kafka = Kafka()
-    rounds = RoundRunner(
-        store,
-        graph,  # type: ignore[arg-type]
-        kafka,
-        AuditLog(kafka, "syncer"),
-        SyncerSettings(max_parallel_full_rounds=2),
-        hasher=AddressHasher.derived_from({"k1": b"k" * 32}, "k1"),
-    )
+    rounds = runner(store, graph, SyncerSettings(max_parallel_full_rounds=2))
     states = []
     for n in range(6):
         await store.set_state(f"conn-{n}", user_id="ann", owner_addresses=[OWNER], active=True)
