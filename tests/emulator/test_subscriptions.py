@@ -12,6 +12,7 @@ from emulators.msgraph.state import EmulatorState
 from emulators.msgraph.subscriptions.models import Subscription
 from tests.emulator.calendar_fixtures import IMMUTABLE
 from tests.emulator.conftest import Receiver, Seed, bearer
+from tests.fixtures.waiting import eventually
 
 
 def _body(receiver: Receiver, **overrides: object) -> dict[str, object]:
@@ -202,7 +203,12 @@ async def test_retries_on_500_then_gives_up_with_missed(
     receiver.statuses = [500, 503]
     state.changes.publish(EventChange(seed.ann.id, "evt-1", "created"))
     await receiver.wait_for(3, "/notify")
-    attempts = [a.status for a in state.subscriptions.dispatcher.stats.attempts]
+
+    async def statuses() -> list[int]:
+        return [a.status for a in state.subscriptions.dispatcher.stats.attempts]
+
+    # The dispatcher records an attempt once its answer is back, after the receiver saw it.
+    attempts = await eventually(statuses, lambda seen: len(seen) >= 3)
     assert attempts == [500, 503, 202]
     receiver.statuses = [500, 500, 500]
     state.changes.publish(EventChange(seed.ann.id, "evt-2", "updated"))
