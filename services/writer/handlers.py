@@ -6,7 +6,8 @@ publish the meeting event, audit, and publish the outcome — then mark it finis
 anywhere before that mark replays the command: the create repeats its transactionId (Graph
 returns the event already made), reschedule re-applies the same absolute times, and cancel
 records its intent before Graph's cancel, so its retry completes (publish, audit, mark)
-even though the event has left Outlook (docs/conventions.md, "Effect order").
+even though the event has left Outlook, and a retry after the mark only says the outcome
+again (docs/conventions.md, "Effect order").
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from shared.connections.registry import ConnectionRegistry
 from shared.contracts.audit import AuditOperation, AuditOutcome
 from shared.contracts.commands import (
     CancelMeeting,
+    CancelMeetingRequest,
     CommandKind,
     RescheduleMeeting,
     ScheduleMeeting,
@@ -277,7 +279,12 @@ class WriterHandlers:
             raise Refused(
                 UserErrorCode.NOT_MANAGED_BY_SMVUE, "no SMVue-created event with this meeting id"
             )
-        resumed = owned.state == "cancelling" and owned.cancel_command_id == request.command_id
+        by_this = owned.cancel_command_id == request.command_id
+        if owned.state == "cancelled" and by_this:
+            # Everything up to the outcome was done (the mark comes last): only the outcome
+            # was lost (its publish failed, or the writer died before it). Say it again.
+            return _cancel_result(request, owned)
+        resumed = owned.state == "cancelling" and by_this
         if not resumed:
             if owned.state != "active":
                 raise Refused(UserErrorCode.EVENT_NOT_FOUND, f"the event is {owned.state}")
@@ -335,15 +342,7 @@ class WriterHandlers:
             command, connection_id, Answer({}, request_id), [owned.graph_event_id, owned.meeting_id]
         )
         await self._store.mark(owned.meeting_id, "cancelled")
-        return CommandResult(
-            command_id=request.command_id,
-            kind=CommandKind.CANCEL,
-            manager_id=request.manager_id,
-            meeting_id=owned.meeting_id,
-            graph_event_id=owned.graph_event_id,
-            ical_uid=owned.ical_uid,
-            completed_at=datetime.now(UTC),
-        )
+        return _cancel_result(request, owned)
 
     def _out_of_patience(self, command: MeetingCommand, exc: Exception) -> bool:
         """Past its patience, or Graph asks to wait beyond it (a Retry-After of minutes:
@@ -484,6 +483,18 @@ class WriterHandlers:
         await self._publisher.publish(outcome)
         await self._store.finish(command.payload.command_id, kind, payload.model_dump(mode="json"))
         log.info("command failed", command_id=command.payload.command_id, code=failure.code.value)
+
+
+def _cancel_result(request: CancelMeetingRequest, owned: Ownership) -> CommandResult:
+    return CommandResult(
+        command_id=request.command_id,
+        kind=CommandKind.CANCEL,
+        manager_id=request.manager_id,
+        meeting_id=owned.meeting_id,
+        graph_event_id=owned.graph_event_id,
+        ical_uid=owned.ical_uid,
+        completed_at=datetime.now(UTC),
+    )
 
 
 def _teams_warning(detail: str) -> CommandWarning:

@@ -75,6 +75,41 @@ async def test_a_cancel_whose_publish_failed_completes_on_retry(
     assert len(sink.of(CommandSucceeded)) == 1
 
 
+async def test_a_cancel_whose_success_outcome_failed_to_publish_succeeds_on_retry(
+    db: AsyncDatabase[Document],
+) -> None:
+    """Graph cancelled, everything was published and the meeting marked cancelled — then
+    the outcome's publish failed (a Kafka restart; or the writer died there). The retry
+    used to find the meeting `cancelled`, refuse it as event_not_found and report a
+    cancel that happened as failed: the SMVue backend then shows a meeting Outlook no
+    longer has (the chaos run of seed 20261208 lost 7 that way)."""
+    outlook = FakeOutlook()
+    sink = RecordingPublisher()
+    publisher = FlakyPublisher(sink, when=of_type(CommandSucceeded))
+    writer = await writer_owning(db, outlook, publisher, 3)
+    handlers, store, command = writer.handlers, writer.store, writer.cancel
+
+    with pytest.raises(Exception) as raised:
+        await handlers.on_command(command)
+    assert isinstance(raised.value.__cause__ or raised.value, KafkaError)
+    owned = await store.owned("m-3")
+    assert owned is not None and owned.state == "cancelled" and publisher.failed
+
+    await handlers.on_command(command)  # the redelivery
+
+    assert not sink.of(CommandFailed), sink.of(CommandFailed)
+    succeeded = sink.of(CommandSucceeded)
+    assert len(succeeded) == 1 and succeeded[0].payload.meeting_id == "m-3"  # type: ignore[attr-defined]
+    assert outlook.cancels == ["ev-3"]  # cancelled once in Outlook
+
+    other = command.model_copy(  # a second cancel, another command id
+        update={"payload": command.payload.model_copy(update={"command_id": "cmd-again"})}
+    )
+    await handlers.on_command(other)
+    failed = sink.of(CommandFailed)
+    assert len(failed) == 1 and failed[0].payload.code.value == "event_not_found"  # type: ignore[attr-defined]
+
+
 async def test_a_cancel_of_an_event_deleted_in_outlook_still_fails_honestly(
     db: AsyncDatabase[Document],
 ) -> None:
