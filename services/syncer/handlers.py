@@ -136,11 +136,28 @@ class SyncerHandlers:
         unless_round_started_after: datetime | None = None,
         command: Waiting | None = None,
     ) -> bool:
-        """Asks for `job` if the connection is active: one conditional write, no read."""
+        """Asks for `job` if the connection is active: one conditional write, no read. When
+        no worker here has the connection and a slot is free, that write also takes the
+        lease, and the worker starts from the state it returned (no take of its own)."""
+        at = _now()
+        if self.workers.can_start(cid):
+            taken = await self.store.request_and_take(
+                cid,
+                job.value,
+                at,
+                self.workers.owner,
+                timedelta(seconds=self.settings.lease_seconds),
+                unless_round_started_after=unless_round_started_after,
+                command=command,
+            )
+            if taken is not None:
+                self.workers.start(cid, taken)
+                self._remember(cid, job, cause)
+                return True
         if await self.store.request_if_active(
             cid,
             job.value,
-            _now(),
+            at,
             unless_round_started_after=unless_round_started_after,
             command=command,
         ):
@@ -150,6 +167,9 @@ class SyncerHandlers:
 
     def _kick(self, cid: str, job: Job, cause: Envelope | None) -> None:
         self.workers.kick(cid)  # before the cause: a task ending right now forgets causes
+        self._remember(cid, job, cause)
+
+    def _remember(self, cid: str, job: Job, cause: Envelope | None) -> None:
         if cause is not None:
             self._causes[(cid, job)] = cause
 

@@ -6,7 +6,8 @@ keep flowing. Across syncer instances a lease in the connection's state keeps on
 
 A job costs two round trips of its own: taking the lease returns the state, finishing the
 job returns the next state (or, when nothing else is pending, releases the lease in the
-same write). A job may return state fields to save: they go in that finishing write (a
+same write). A job asked for while the connection's lease is free and a slot is free here
+takes the lease in the request's own write (`can_start`, `start`): one round trip less. A job may return state fields to save: they go in that finishing write (a
 delta round's new deltaLink), so saving them costs no round trip of its own.
 
 A connection's task is forgotten when it ends, and `on_idle` tells the owner so
@@ -60,13 +61,32 @@ class ConnectionWorkers:
         self._again: set[str] = set()
         self._slots = asyncio.Semaphore(settings.max_parallel_connections)
 
+    @property
+    def owner(self) -> str:
+        """This instance's name on the leases it takes."""
+        return self._owner
+
+    def can_start(self, connection_id: str) -> bool:
+        """No worker here for the connection and a slot free: a job asked for now can take
+        the lease in the same write as the request (`start` then runs it at once)."""
+        task = self._tasks.get(connection_id)
+        return (task is None or task.done()) and not self._slots.locked()
+
     def kick(self, connection_id: str) -> None:
         """Makes sure a worker will look at the connection's pending jobs soon."""
+        self.start(connection_id, None)
+
+    def start(self, connection_id: str, taken: dict[str, Any] | None) -> None:
+        """`kick`, with the state whose lease the caller just took for this instance (or
+        None: the worker takes it). A worker already running here looks again at its end:
+        the lease is this instance's either way."""
         task = self._tasks.get(connection_id)
         if task is not None and not task.done():
             self._again.add(connection_id)  # the running worker looks once more at the end
             return
-        task = asyncio.create_task(self._drain(connection_id), name=f"sync-{connection_id}")
+        task = asyncio.create_task(
+            self._drain(connection_id, taken), name=f"sync-{connection_id}"
+        )
         self._tasks[connection_id] = task
         task.add_done_callback(lambda done: self._finished(connection_id, done))
 
@@ -96,10 +116,13 @@ class ConnectionWorkers:
     def busy(self) -> int:
         return sum(not task.done() for task in self._tasks.values())
 
-    async def _drain(self, connection_id: str) -> None:
+    async def _drain(self, connection_id: str, taken: dict[str, Any] | None = None) -> None:
         ttl = timedelta(seconds=self._settings.lease_seconds)
         async with self._slots:
-            state = await self._store.take(connection_id, self._owner, _now(), ttl)
+            if taken is None or not _fresh(taken, ttl):
+                # Taken too long ago (it waited for a slot): renew it, or see who has it.
+                taken = await self._store.take(connection_id, self._owner, _now(), ttl)
+            state = taken
             if state is None:
                 return  # another instance works on it; its lease runs out if it died
             released = False
@@ -204,6 +227,12 @@ class ConnectionWorkers:
 
 class LeaseLost(Exception):
     """Another syncer instance holds the connection's lease now."""
+
+
+def _fresh(taken: dict[str, Any], ttl: timedelta) -> bool:
+    """Most of the lease's life is left: safe to work under it before the first renewal."""
+    until = taken.get("lease_until")
+    return until is not None and _aware(until) - _now() > ttl * 2 / 3
 
 
 def _now() -> datetime:

@@ -66,6 +66,7 @@ def test_the_import_benchmark(
     assert r["timed_out"] is False
     assert 0 < r["per_mailbox_p50_seconds"] <= r["per_mailbox_max_seconds"] <= r["total_seconds"]
     assert r["graph_floor_seconds"] > 0 and r["graph_pages"] >= 2 and r["ratio_to_floor"] > 0
+    assert 0 < r["connect_p50_seconds"] <= r["connect_max_seconds"]
     assert set(r["round_trips"]) == {"ingress", "syncer", "projector"}
     assert r["round_trips_per_event"] > 0
     assert set(r["peak_rss_mib"]) == {"ingress", "syncer", "projector"}

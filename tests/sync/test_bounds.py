@@ -35,6 +35,9 @@ class Busy:
     async def take(self, *_: Any) -> None:
         return None
 
+    async def request_and_take(self, *_: Any, **__: Any) -> None:
+        return None  # leased elsewhere: the handler falls back to request_if_active
+
     async def request_if_active(self, cid: str, *_: Any, **__: Any) -> bool:
         self.requested.append(cid)
         return True

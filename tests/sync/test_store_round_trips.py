@@ -360,6 +360,77 @@ async def test_a_change_notice_costs_one_conditional_write(
     assert trips == 4  # three requests and the pause: no read before any of them
 
 
+async def test_a_round_asked_for_while_the_lease_is_free_takes_it_in_the_request(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    """A change notice for a connection nobody works on: the request takes the lease and
+    marks the round's start in the same write, and the worker starts from that state —
+    the round's bookkeeping is two round trips (request + take, finish), not three."""
+    store, commands = counted
+    ran: list[str] = []
+
+    async def job(kind: Any, state: dict[str, Any]) -> None:
+        ran.append(kind.value)
+
+    workers = ConnectionWorkers(store, SyncerSettings(), job)
+    ttl = timedelta(seconds=SyncerSettings().lease_seconds)
+    now = datetime.now(UTC)
+    commands.measure()
+    assert workers.can_start(CID)
+    taken = await store.request_and_take(
+        CID, "round", now, workers.owner, ttl, unless_round_started_after=now
+    )
+    assert taken is not None and taken["lease_owner"] == workers.owner
+    assert abs(taken["round_started_at"] - now) < timedelta(milliseconds=1)
+    workers.start(CID, taken)
+    while workers.tracked():
+        await _settle()
+    trips = commands.count()
+
+    assert ran == ["round"]
+    assert trips == 2, Counter(commands.names)
+    state = await store.state(CID)
+    assert state is not None and state["pending"] == {} and state["lease_owner"] is None
+
+    # Not taken: a round began after the notice (coalesced), or another instance holds
+    # the lease (the caller then only requests), or the connection is paused.
+    later = datetime.now(UTC)
+    assert await store.request_and_take(
+        CID, "round", later, "me", ttl, unless_round_started_after=now - timedelta(seconds=1)
+    ) is None
+    await store.set_state(CID, lease_owner="another", lease_until=later + ttl)
+    assert await store.request_and_take(CID, "round", later, "me", ttl) is None
+    state = await store.state(CID)
+    assert state is not None and state["pending"] == {}  # nothing recorded by a miss
+    await store.set_state(CID, lease_owner=None, lease_until=None, active=False)
+    assert await store.request_and_take(CID, "round", later, "me", ttl) is None
+
+
+async def test_a_worker_given_a_stale_lease_takes_it_again_before_working(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    """A taken state that waited too long (for a slot) is renewed before any work: the
+    lease may have passed to another instance meanwhile."""
+    store, _ = counted
+    ran: list[str] = []
+
+    async def job(kind: Any, state: dict[str, Any]) -> None:
+        ran.append(kind.value)
+
+    workers = ConnectionWorkers(store, SyncerSettings(), job)
+    ttl = timedelta(seconds=SyncerSettings().lease_seconds)
+    long_ago = datetime.now(UTC) - ttl
+    taken = await store.request_and_take(CID, "round", long_ago, workers.owner, ttl)
+    assert taken is not None
+    await store.set_state(CID, lease_owner="another", lease_until=datetime.now(UTC) + ttl)
+    workers.start(CID, taken)
+    while workers.tracked():
+        await _settle()
+    assert ran == []  # the other instance holds it: this one did nothing
+    state = await store.state(CID)
+    assert state is not None and "round" in state["pending"]
+
+
 async def _settle() -> None:
     import asyncio
 

@@ -104,6 +104,49 @@ class SyncerStore:
         result = await self.db.sync_state.update_one(query, update)
         return result.matched_count == 1
 
+    async def request_and_take(
+        self,
+        connection_id: str,
+        job: str,
+        at: datetime,
+        owner: str,
+        ttl: timedelta,
+        *,
+        unless_round_started_after: datetime | None = None,
+        command: dict[str, Any] | None = None,
+    ) -> Document | None:
+        """`request_if_active` and `take` in one round trip, for a connection whose lease
+        is free: records the job, takes the lease (a round also marks its start) and returns
+        the state. None when the connection isn't active, a round began after
+        `unless_round_started_after`, or another instance holds the lease — the caller then
+        asks with `request_if_active` (whose answer decides)."""
+        clauses: list[dict[str, Any]] = [_lease_free(owner, at)]
+        if unless_round_started_after is not None:
+            clauses.append(
+                {
+                    "$or": [
+                        {"round_started_at": None},
+                        {"round_started_at": {"$lte": unless_round_started_after}},
+                    ]
+                }
+            )
+        taken: dict[str, Any] = {
+            f"pending.{job}": at,
+            "has_pending": True,
+            "lease_owner": owner,
+            "lease_until": at + ttl,
+        }
+        if job == "round":
+            taken["round_started_at"] = at
+        update: dict[str, Any] = {"$set": taken}
+        if command is not None:
+            update["$addToSet"] = {"commands": command}
+        return await self.db.sync_state.find_one_and_update(
+            {"_id": connection_id, "active": True, "$and": clauses},
+            update,
+            return_document=ReturnDocument.AFTER,
+        )
+
     async def forget_commands(self, connection_id: str, command_ids: list[str]) -> None:
         """The commands were answered: they no longer wait for a job."""
         await self.db.sync_state.update_one(
