@@ -7,8 +7,9 @@ keep flowing. Across syncer instances a lease in the connection's state keeps on
 A job costs two round trips of its own: taking the lease returns the state, finishing the
 job returns the next state (or, when nothing else is pending, releases the lease in the
 same write). A job asked for while the connection's lease is free and a slot is free here
-takes the lease in the request's own write (`can_start`, `start`): one round trip less. A job may return state fields to save: they go in that finishing write (a
-delta round's new deltaLink), so saving them costs no round trip of its own.
+takes the lease in the request's own write (`can_start`, `start`): one round trip less.
+A job may return state fields to save: they go in that finishing write (a delta round's
+new deltaLink), so saving them costs no round trip of its own.
 
 A connection's task is forgotten when it ends, and `on_idle` tells the owner so
 per-connection memory (correlation causes) goes with it.
