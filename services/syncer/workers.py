@@ -85,9 +85,7 @@ class ConnectionWorkers:
         if task is not None and not task.done():
             self._again.add(connection_id)  # the running worker looks once more at the end
             return
-        task = asyncio.create_task(
-            self._drain(connection_id, taken), name=f"sync-{connection_id}"
-        )
+        task = asyncio.create_task(self._drain(connection_id, taken), name=f"sync-{connection_id}")
         self._tasks[connection_id] = task
         task.add_done_callback(lambda done: self._finished(connection_id, done))
 

@@ -395,9 +395,12 @@ async def test_a_round_asked_for_while_the_lease_is_free_takes_it_in_the_request
     # Not taken: a round began after the notice (coalesced), or another instance holds
     # the lease (the caller then only requests), or the connection is paused.
     later = datetime.now(UTC)
-    assert await store.request_and_take(
-        CID, "round", later, "me", ttl, unless_round_started_after=now - timedelta(seconds=1)
-    ) is None
+    assert (
+        await store.request_and_take(
+            CID, "round", later, "me", ttl, unless_round_started_after=now - timedelta(seconds=1)
+        )
+        is None
+    )
     await store.set_state(CID, lease_owner="another", lease_until=later + ttl)
     assert await store.request_and_take(CID, "round", later, "me", ttl) is None
     state = await store.state(CID)
