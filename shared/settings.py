@@ -105,6 +105,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Fetched but unfinished records per partition before it is paused.",
     )
+    projector_linger_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="How long the projector waits for other partitions' meeting batches to "
+        "apply them in the same bulk write (group commit; services/projector/adapters/grouped.py).",
+    )
     max_body_bytes: int = Field(default=256 * 1024, description="HTTP request body limit.")
 
     def topic(self, spec: TopicSpec) -> str:

@@ -30,9 +30,9 @@ def build_service(settings: Settings) -> Service:
     db = following.stores()
     meetings, connections = MeetingStore(db), ConnectionStore(db)
 
-    handlers = ProjectorHandlers(meetings, connections)
-    # Meeting records in batches (one bulk write each, ADR 0007); connection records are
-    # few and go one by one.
+    handlers = ProjectorHandlers(meetings, connections, linger=settings.projector_linger_seconds)
+    # Meeting records in batches (the partitions' batches grouped into one bulk write,
+    # ADR 0007); connection records are few and go one by one.
     subscribe(broker, settings, MEETINGS, SERVICE, handlers.on_meetings, batch=True)
     subscribe(broker, settings, CONNECTIONS, SERVICE, handlers.on_connection)
 

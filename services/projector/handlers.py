@@ -4,9 +4,11 @@ queries behind the HTTP routes.
 Meeting events come in batches (the consumer engine's `batch=True`, one partition's
 records at a time): each becomes a versioned write, the batch is coalesced to one write per
 meeting (`merge.coalesce`, same effect as applying them in order) and applied as one
-unordered bulk write — one MongoDB round trip per batch, two when it carries a writer's
-sticky flag. Versions only grow, so a redelivered or replayed batch changes nothing, and
-the offsets are committed after the batch is applied (the engine's watermark).
+unordered bulk write together with the other partitions' batches that arrive within the
+linger (`adapters/grouped.py`, group commit) — one MongoDB round trip per group, two when
+it carries a writer's sticky flag. Versions only grow, so a redelivered or replayed batch
+changes nothing, and the offsets are committed after the batch is applied (the engine's
+watermark).
 
 Cadence is not stored: it is derived from `one_on_ones` when it is asked for (`Queries`),
 relative to the time of the request (ADR 0007).
@@ -22,6 +24,7 @@ from typing import Any
 
 from pymongo.errors import ConnectionFailure
 
+from services.projector.adapters.grouped import GroupedWrites
 from services.projector.adapters.read_model import (
     ConnectionStore,
     MeetingStore,
@@ -97,12 +100,15 @@ def meeting_write(message: MeetingUpserted | MeetingRemoved) -> VersionedWrite:
 
 
 class ProjectorHandlers:
-    def __init__(self, meetings: MeetingStore, connections: ConnectionStore) -> None:
-        self._meetings = meetings
+    def __init__(
+        self, meetings: MeetingStore, connections: ConnectionStore, *, linger: float = 0.0
+    ) -> None:
+        self._meetings = GroupedWrites(meetings.apply, linger=linger)
         self._connections = connections
 
     async def on_meetings(self, messages: list[MeetingUpserted | MeetingRemoved]) -> None:
-        """A batch of one partition's meeting records, in offset order."""
+        """A batch of one partition's meeting records, in offset order; applied with the
+        batches of other partitions that arrive within `linger` (one bulk write)."""
         async with _mongo_outage_is_retryable():
             await self._meetings.apply(coalesce(meeting_write(m) for m in messages))
 

@@ -6,6 +6,7 @@ the store with a pymongo command listener, and the projector as deployed consumi
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -169,6 +170,30 @@ async def test_a_batch_costs_one_round_trip_two_with_a_writers_flag_whatever_its
     docs = await documents(db)
     assert len(docs) == 100
     assert docs == fold(meeting_write(r) for r in history(100))
+
+
+@pytest.mark.integration
+async def test_the_partitions_batches_at_once_share_one_round_trip(
+    counted: tuple[Any, Commands],
+) -> None:
+    """At a few changes a second each partition's batch is one record: six of them within
+    the linger are one bulk write (was one each), with the same documents."""
+    fresh, commands = counted
+    _, db = await fresh("grouped")
+    handlers = ProjectorHandlers(MeetingStore(db), ConnectionStore(db), linger=0.05)
+    records = history(6, writers=False)
+    by_meeting: dict[str, list[Record]] = {}
+    for record in records:
+        by_meeting.setdefault(record.payload.meeting_id, []).append(record)
+
+    async def partition(n: int, batch: list[Record]) -> None:
+        await asyncio.sleep(0.005 * n)
+        await handlers.on_meetings(batch)
+
+    commands.measure()
+    await asyncio.gather(*(partition(n, b) for n, b in enumerate(by_meeting.values())))
+    assert commands.by_name() == {"update": 1}, commands.by_name()
+    assert await documents(db) == fold(meeting_write(r) for r in records)
 
 
 @pytest.mark.integration
