@@ -257,6 +257,7 @@ class Load:
     )
     outlook_events: dict[str, list[str]] = field(default_factory=dict)  # user → event ids
     commands: dict[str, str] = field(default_factory=dict)  # command id → kind
+    targets: dict[str, str] = field(default_factory=dict)  # cancel/reschedule id → meeting
     schedules: dict[str, list[str]] = field(default_factory=dict)  # user → command ids
     slots_used: set[tuple[str, datetime]] = field(default_factory=set)
     counter: int = 0
@@ -410,10 +411,12 @@ class Load:
         if meeting_id is None:
             return await self.schedule(mailbox)
         start = self._start(mailbox)
+        command_id = f"{mailbox.user_id}-{self._name()}-{uuid.uuid4().hex[:6]}"
+        self.targets[command_id] = meeting_id
         await self._command(
             "reschedule",
             {
-                "command_id": f"{mailbox.user_id}-{self._name()}-{uuid.uuid4().hex[:6]}",
+                "command_id": command_id,
                 "manager_id": mailbox.user_id,
                 "meeting_id": meeting_id,
                 "new_start": start.replace(tzinfo=None).isoformat(),
@@ -426,10 +429,12 @@ class Load:
         meeting_id = await self._scheduled_meeting(mailbox)
         if meeting_id is None:
             return None
+        command_id = f"{mailbox.user_id}-{self._name()}-{uuid.uuid4().hex[:6]}"
+        self.targets[command_id] = meeting_id
         await self._command(
             "cancel",
             {
-                "command_id": f"{mailbox.user_id}-{self._name()}-{uuid.uuid4().hex[:6]}",
+                "command_id": command_id,
                 "manager_id": mailbox.user_id,
                 "meeting_id": meeting_id,
             },
@@ -803,12 +808,14 @@ async def quiet_checks(
 
     # Every command has its final outcome.
     codes: dict[str, str] = {}
+    statuses: dict[str, dict[str, Any]] = {}
 
     async def states() -> dict[str, str]:
         found = {}
         for command_id in load.commands:
             answer = await client.get(f"/v1/commands/{command_id}")
             status = answer.json() if answer.status_code == 200 else {}
+            statuses[command_id] = status
             found[command_id] = str(status.get("state", "?"))
             if status.get("failure"):
                 codes[command_id] = str(status["failure"].get("code"))
@@ -843,16 +850,16 @@ async def quiet_checks(
             if command_id is not None:
                 per_command[command_id] += 1
                 tagged.add(str(event["id"]))
-    cancelled = {
-        str(s)
-        for s in await cancelled_schedules(client, load)  # schedules a cancel succeeded on
-    }
+    cancelled = cancelled_schedules(load, statuses)  # schedules a cancel succeeded on
     for command_id, kind in load.commands.items():
         if kind != "schedule":
             continue
         want = 0 if final.get(command_id) != "succeeded" or command_id in cancelled else 1
         if per_command[command_id] != want:
-            problems.append(f"{command_id}: {per_command[command_id]} events, want {want}")
+            problems.append(
+                f"{command_id}: {per_command[command_id]} events, want {want}"
+                + aimed_at(command_id, load, statuses)
+            )
             duplicated += max(0, per_command[command_id] - want)
             lost += max(0, want - per_command[command_id])
 
@@ -885,13 +892,28 @@ async def quiet_checks(
     )
 
 
-async def cancelled_schedules(client: httpx.AsyncClient, load: Load) -> set[str]:
+def aimed_at(schedule_id: str, load: Load, statuses: dict[str, dict[str, Any]]) -> str:
+    """What the commands aimed at a schedule's meeting ended as (to explain a miscount)."""
+    result = statuses.get(schedule_id, {}).get("result") or {}
+    meeting = result.get("meeting_id")
+    if meeting is None:
+        return ""
+    said = []
+    for command_id, aimed in load.targets.items():
+        kind, status = load.commands.get(command_id, "?"), statuses.get(command_id, {})
+        if aimed == meeting:
+            failure = status.get("failure") or {}
+            why = f" {failure.get('code')}: {failure.get('detail')}" if failure else ""
+            said.append(f"{kind} {command_id} {status.get('state')}{why}")
+    return "; aimed at it: " + (", ".join(said) or "nothing")
+
+
+def cancelled_schedules(load: Load, statuses: dict[str, dict[str, Any]]) -> set[str]:
     """Schedule commands whose meeting a successful cancel removed."""
     by_meeting: dict[str, str] = {}
     cancelled_meetings: set[str] = set()
     for command_id, kind in load.commands.items():
-        answer = await client.get(f"/v1/commands/{command_id}")
-        status = answer.json() if answer.status_code == 200 else {}
+        status = statuses.get(command_id, {})
         if status.get("state") != "succeeded" or not status.get("result"):
             continue
         meeting = str(status["result"].get("meeting_id"))
