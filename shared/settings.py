@@ -106,7 +106,7 @@ class Settings(BaseSettings):
         description="Fetched but unfinished records per partition before it is paused.",
     )
     projector_linger_seconds: float = Field(
-        default=0.05,
+        default=0.1,
         ge=0,
         le=1,
         description="How long the projector waits for other partitions' meeting batches to "

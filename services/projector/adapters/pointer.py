@@ -38,7 +38,7 @@ log = get_logger(__name__)
 CONTROL = "read_model_control"
 INSTANCES = "read_model_instances"
 POINTER_ID = "pointer"
-POLL_SECONDS = 1.0
+POLL_SECONDS = 3.0  # two round trips per poll per instance; a switch waits ≤ one poll more
 # An instance whose heartbeat is older than this is gone (stopped, or crashed).
 FRESH_WITHIN = timedelta(seconds=15)
 
