@@ -16,9 +16,9 @@ rebalance storm).
   an invalid record), goes to the topic's dead-letter topic with the (redacted) reason.
 - A transient failure (`failures.is_transient`: MongoDB, Kafka, Graph 5xx/429, network) is
   retried with capped jittered backoff for as long as it takes; never dead-lettered.
-- `batch=True`: the handler gets a list of parsed records of one partition (the projector
-  applies them as one bulk write). A batch failing for good is retried record by record,
-  so only the poison record is dead-lettered.
+- `batch=True`: the handler gets a list of parsed records of one partition, at most 500
+  (the projector applies them as one bulk write). A batch failing for good is retried
+  record by record, so only the poison record is dead-lettered.
 - Stop (SIGTERM): no new records start, those in flight finish, the watermark is
   committed; a record still waiting for a retry is left uncommitted (redelivered).
 """
@@ -59,6 +59,7 @@ BatchHandler = Callable[[list[Any]], Awaitable[None]]
 
 _POLL_MS = 200
 _MAX_RECORDS = 1000
+_MAX_BATCH = 500  # records per call of a batch handler
 _LAG_EVERY = 5.0
 
 
@@ -370,8 +371,9 @@ class KeyedConsumer:
         try:
             while lane.queue and not part.closing and not self._stopping.is_set():
                 if self._batch:
-                    items = list(lane.queue)
-                    lane.queue.clear()
+                    # At most _MAX_BATCH at once: a backlog is parsed a slice at a time, not
+                    # every fetched record of the partition together (memory).
+                    items = [lane.queue.popleft() for _ in range(min(_MAX_BATCH, len(lane.queue)))]
                 else:
                     items = [lane.queue[0]]
                 part.running += 1

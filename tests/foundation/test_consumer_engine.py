@@ -133,3 +133,28 @@ async def test_a_batch_handler_gets_lists_and_only_the_poison_record_is_dead_let
     assert sorted(i for b in batches for i in b) == [("a", 1), ("b", 1)]
     assert [h["x-dlq-reason"] for _, h in dead] == ["invalid_record", "handler_failed"]
     assert any(len(b) > 1 for b in batches) or len(batches) == 2
+
+
+async def test_a_backlog_reaches_a_batch_handler_in_bounded_slices(settings: Settings) -> None:
+    """A partition's whole backlog is not parsed and handed over at once (memory): a batch
+    is at most 500 records, and every record still arrives, in order."""
+    batches: list[list[int]] = []
+
+    async def handle(messages: list[RosterUpdated]) -> None:
+        batches.append([m.payload.version for m in messages])
+
+    broker = create_broker(settings, "projector")
+    subscribe(broker, settings, ROSTER, "projector", handle, batch=True)
+    raw = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=5)
+    await raw.start()
+    try:
+        topic = settings.topic(ROSTER)
+        sent = [raw.send(topic, roster("a", n).to_bytes(), key=b"k") for n in range(1, 1201)]
+        await asyncio.gather(*[await s for s in sent])
+        await broker.start()
+        await eventually(lambda: sum(len(b) for b in batches) == 1200, timeout=60)
+    finally:
+        await raw.stop()
+        await broker.stop()
+    assert max(len(b) for b in batches) <= 500
+    assert [v for b in batches for v in b] == list(range(1, 1201))
