@@ -360,6 +360,17 @@ async def test_a_change_notice_costs_one_conditional_write(
     assert trips == 4  # three requests and the pause: no read before any of them
 
 
+def recording_workers(store: SyncerStore) -> tuple[ConnectionWorkers, list[str], timedelta]:
+    """Workers whose jobs only record their kind; with the lease's lifetime."""
+    ran: list[str] = []
+
+    async def job(kind: Any, state: dict[str, Any]) -> None:
+        ran.append(kind.value)
+
+    settings = SyncerSettings()
+    return ConnectionWorkers(store, settings, job), ran, timedelta(seconds=settings.lease_seconds)
+
+
 async def test_a_round_asked_for_while_the_lease_is_free_takes_it_in_the_request(
     counted: tuple[SyncerStore, Commands],
 ) -> None:
@@ -367,13 +378,7 @@ async def test_a_round_asked_for_while_the_lease_is_free_takes_it_in_the_request
     marks the round's start in the same write, and the worker starts from that state —
     the round's bookkeeping is two round trips (request + take, finish), not three."""
     store, commands = counted
-    ran: list[str] = []
-
-    async def job(kind: Any, state: dict[str, Any]) -> None:
-        ran.append(kind.value)
-
-    workers = ConnectionWorkers(store, SyncerSettings(), job)
-    ttl = timedelta(seconds=SyncerSettings().lease_seconds)
+    workers, ran, ttl = recording_workers(store)
     now = datetime.now(UTC)
     commands.measure()
     assert workers.can_start(CID)
@@ -415,13 +420,7 @@ async def test_a_worker_given_a_stale_lease_takes_it_again_before_working(
     """A taken state that waited too long (for a slot) is renewed before any work: the
     lease may have passed to another instance meanwhile."""
     store, _ = counted
-    ran: list[str] = []
-
-    async def job(kind: Any, state: dict[str, Any]) -> None:
-        ran.append(kind.value)
-
-    workers = ConnectionWorkers(store, SyncerSettings(), job)
-    ttl = timedelta(seconds=SyncerSettings().lease_seconds)
+    workers, ran, ttl = recording_workers(store)
     long_ago = datetime.now(UTC) - ttl
     taken = await store.request_and_take(CID, "round", long_ago, workers.owner, ttl)
     assert taken is not None
