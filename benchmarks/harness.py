@@ -297,10 +297,24 @@ class ServiceProcess:
     def round_trips(self) -> int:
         return sum(self.commands().values())
 
+    def waited_ms(self) -> Counter[str]:
+        """Milliseconds the service waited for MongoDB's answers so far (send to answer,
+        as pymongo's command monitor times them), by command and collection: where a run's
+        database time goes."""
+        try:
+            return Counter(json.loads(_waits_path(str(self.counts_path)).read_text()))
+        except (OSError, ValueError):
+            return Counter()
+
     def sample_rss(self) -> float:
         if self.process is not None and self.process.poll() is None:
             self.peak_rss_mib = peak_rss_mib(self.process.pid)
         return self.peak_rss_mib
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the running service has used so far (NaN when not running)."""
+        running = self.process is not None and self.process.poll() is None
+        return cpu_seconds(self.process.pid) if running and self.process else math.nan
 
     def stop(self) -> None:
         process = self.process
@@ -371,6 +385,39 @@ def commands(
     return {
         name: process.commands(by_collection=by_collection) for name, process in running.items()
     }
+
+
+def waits(running: Mapping[str, ServiceProcess]) -> dict[str, Counter[str]]:
+    """Each service's MongoDB wait so far (ms), by command and collection."""
+    return {name: process.waited_ms() for name, process in running.items()}
+
+
+def waits_since(
+    before: Mapping[str, Counter[str]], after: Mapping[str, Counter[str]], top: int = 8
+) -> dict[str, float]:
+    """The `top` largest MongoDB waits between two `waits()` readings, seconds, keyed
+    `service command collection` (largest first)."""
+    spent = Counter(
+        {
+            f"{name} {key}": (ms - before.get(name, Counter()).get(key, 0.0)) / 1000
+            for name, now in after.items()
+            for key, ms in now.items()
+        }
+    )
+    return {key: round(seconds, 2) for key, seconds in spent.most_common(top)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (`/proc/<pid>/stat`); NaN when gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return math.nan
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
+
+
+def waits_text(spent: Mapping[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1f} s" for k, v in spent.items())
 
 
 def commands_since(
@@ -681,10 +728,16 @@ def _trace_memory(path: Path) -> None:
     threading.Thread(target=keep_watching, daemon=True).start()
 
 
+def _waits_path(counts_path: str) -> Path:
+    return Path(counts_path).with_suffix(".waits.json")
+
+
 def _serve(name: str, counts_path: str) -> None:
     from pymongo import monitoring
 
     counts: Counter[str] = Counter()
+    waited: Counter[str] = Counter()  # milliseconds from send to answer, by the same key
+    started_as: dict[tuple[int, Any], str] = {}
     guard = threading.Lock()
 
     class Counting(monitoring.CommandListener):
@@ -692,21 +745,33 @@ def _serve(name: str, counts_path: str) -> None:
             if event.command_name not in _NOT_ROUND_TRIPS:
                 target = event.command.get(event.command_name)  # the collection, mostly
                 where = f" {target}" if isinstance(target, str) else ""
+                key = f"{event.command_name}{where}"
                 with guard:
-                    counts[f"{event.command_name}{where}"] += 1
+                    counts[key] += 1
+                    started_as[(event.request_id, event.connection_id)] = key
 
         def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-            return None
+            self._done(event)
 
         def failed(self, event: monitoring.CommandFailedEvent) -> None:
-            return None
+            self._done(event)
+
+        def _done(
+            self, event: monitoring.CommandSucceededEvent | monitoring.CommandFailedEvent
+        ) -> None:
+            with guard:
+                key = started_as.pop((event.request_id, event.connection_id), None)
+                if key is not None:
+                    waited[key] += event.duration_micros / 1000
 
     def write() -> None:
         with guard:
             text = json.dumps(dict(counts))
-        tmp = Path(counts_path + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(counts_path)
+            waits = json.dumps({k: round(v, 1) for k, v in waited.items()})
+        for path, content in ((Path(counts_path), text), (_waits_path(counts_path), waits)):
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(content)
+            tmp.replace(path)
 
     def keep_writing() -> None:
         while True:

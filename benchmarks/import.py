@@ -50,6 +50,9 @@ from benchmarks.harness import (
     services,
     sync_env,
     trips_text,
+    waits,
+    waits_since,
+    waits_text,
 )
 from services.syncer.domain.window import window_for
 from services.syncer.settings import SyncerSettings
@@ -86,6 +89,8 @@ class Report(Figures):
     round_trips_per_event: float  # all services / events listed
     round_trips_per_one_on_one: float
     peak_rss_mib: dict[str, float]
+    cpu_seconds: dict[str, float]  # used by each service during the import
+    database_wait_seconds: dict[str, float]  # the largest MongoDB waits, by service + command
     cpus: int
     timed_out: bool
 
@@ -107,6 +112,8 @@ def format_report(r: Report) -> str:
             f"{r.round_trips_per_event:.2f} per imported event, "
             f"{r.round_trips_per_one_on_one:.2f} per 1:1",
             f"peak RSS: {rss_text(r.peak_rss_mib)}",
+            f"CPU seconds: {', '.join(f'{k} {v:.1f}' for k, v in r.cpu_seconds.items())}",
+            f"MongoDB waits (largest): {waits_text(r.database_wait_seconds)}",
             f"1:1s in the read model: {r.one_on_ones_found} of {r.one_on_ones_expected} "
             f"(missing {r.missing}, duplicated {r.duplicated})"
             + (" — TIMED OUT" if r.timed_out else ""),
@@ -160,6 +167,8 @@ async def run_benchmark(
             with tempfile.TemporaryDirectory(prefix="smvue-bench-") as scratch:
                 async with services(SYNC_SERVICES, settings, Path(scratch), sync_env()) as procs:
                     before = round_trips(procs)
+                    waits_before = waits(procs)
+                    cpu_before = {name: p.cpu_seconds() for name, p in procs.items()}
                     began = time.perf_counter()
                     done_at: dict[str, float] = {}
                     connects = [asyncio.create_task(connect(cloud, m)) for m in boxes]
@@ -183,6 +192,8 @@ async def run_benchmark(
                     connect_seconds = sorted(await asyncio.gather(*connects))
                     await asyncio.sleep(0.5)  # counts files are written every 0.2 s
                     after = round_trips(procs)
+                    waited = waits_since(waits_before, waits(procs))
+                    cpu = {name: p.cpu_seconds() - cpu_before[name] for name, p in procs.items()}
                     for p in procs.values():
                         p.sample_rss()
                     found = [await read_model.live_count(m.user_id) for m in boxes]
@@ -217,6 +228,8 @@ async def run_benchmark(
         round_trips_per_event=round(total_trips / max(1, events * mailboxes), 3),
         round_trips_per_one_on_one=round(total_trips / max(1, expected), 3),
         peak_rss_mib=rss,
+        cpu_seconds={name: round(seconds, 2) for name, seconds in cpu.items()},
+        database_wait_seconds=waited,
         cpus=os.cpu_count() or 1,
         timed_out=timed_out,
     )

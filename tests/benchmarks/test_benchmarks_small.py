@@ -70,6 +70,13 @@ def test_the_import_benchmark(
     assert set(r["round_trips"]) == {"ingress", "syncer", "projector"}
     assert r["round_trips_per_event"] > 0
     assert set(r["peak_rss_mib"]) == {"ingress", "syncer", "projector"}
+    assert set(r["cpu_seconds"]) == {"ingress", "syncer", "projector"}
+    assert r["cpu_seconds"]["syncer"] > 0 and r["cpu_seconds"]["projector"] > 0
+    # the largest MongoDB waits: the syncer's and the projector's writes are among them
+    waited = r["database_wait_seconds"]
+    assert waited and all(seconds >= 0 for seconds in waited.values())
+    assert any(key.startswith("syncer ") for key in waited)
+    assert any(key.startswith("projector update one_on_ones") for key in waited)
 
 
 def test_the_freshness_benchmark(
