@@ -736,7 +736,7 @@ def _serve(name: str, counts_path: str) -> None:
     from pymongo import monitoring
 
     counts: Counter[str] = Counter()
-    waited: Counter[str] = Counter()  # milliseconds from send to answer, by the same key
+    waited: dict[str, float] = {}  # milliseconds from send to answer, by the same key
     started_as: dict[tuple[int, Any], str] = {}
     guard = threading.Lock()
 
@@ -762,7 +762,7 @@ def _serve(name: str, counts_path: str) -> None:
             with guard:
                 key = started_as.pop((event.request_id, event.connection_id), None)
                 if key is not None:
-                    waited[key] += event.duration_micros / 1000
+                    waited[key] = waited.get(key, 0.0) + event.duration_micros / 1000
 
     def write() -> None:
         with guard:

@@ -12,10 +12,22 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from shared.settings import Settings
 
 Document = dict[str, Any]
+
+DUPLICATE_KEY = 11000  # the server's code for a write that would duplicate a unique key
+
+
+def duplicate_keys_only(exc: BulkWriteError) -> int:
+    """How many writes of a failed bulk write failed, when every failure was a duplicate
+    key (and the write concern held); 0 when anything else failed too."""
+    errors = exc.details.get("writeErrors", [])
+    if exc.details.get("writeConcernErrors") or any(e.get("code") != DUPLICATE_KEY for e in errors):
+        return 0
+    return len(errors)
 
 
 @dataclass(frozen=True)

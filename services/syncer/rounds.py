@@ -145,8 +145,8 @@ class RoundRunner:
             raise
         full = delta_link is None
         items = result.items  # parsed page by page: bodies dropped as each page came
-        plan = await self._plan(state, items, full=full, now=now, window=wanted)
-        await self._apply(state, plan, full=full, cause=cause)
+        plan, absent = await self._plan(state, items, full=full, now=now, window=wanted)
+        await self._apply(state, plan, full=full, cause=cause, absent=absent)
         save = {
             "delta_link": result.delta_link,
             "window_start": wanted.start,
@@ -213,7 +213,9 @@ class RoundRunner:
                 )
             else:
                 unchanged.add(event_id)
-        plan = await self._plan(state, items, full=True, now=datetime.now(UTC), unchanged=unchanged)
+        plan, _ = await self._plan(
+            state, items, full=True, now=datetime.now(UTC), unchanged=unchanged
+        )
         await self._apply(state, plan, full=False, cause=cause)
         return RoundOutcome(len(plan.upserts), len(plan.removals), 0, True)
 
@@ -226,7 +228,9 @@ class RoundRunner:
         now: datetime,
         unchanged: set[str] | None = None,
         window: Window | None = None,
-    ) -> Plan:
+    ) -> tuple[Plan, set[str]]:
+        """The round's plan, and the event ids it names that have no calendar item yet
+        (looked up in the same query: their items can be inserted)."""
         connection_id = str(state["_id"])
         manager_id = str(state["user_id"])
         # Only the items this round names (and, for a full round, those of the live meetings
@@ -275,7 +279,8 @@ class RoundRunner:
             for event_id in sorted(gone_live)
             if "event" in entries.get(event_id, {})
         }
-        return plan_round(
+        absent = {item.id for item in items} - set(entries)
+        plan = plan_round(
             items,
             published,
             connection_id=connection_id,
@@ -289,6 +294,7 @@ class RoundRunner:
             kept_one_on_ones=kept_one_on_ones,
             window=window,
         )
+        return plan, absent
 
     async def _team(self, state: dict[str, Any]) -> dict[str, TeamMemberRef]:
         """The manager's team: the roster copy in the sync state (kept current by the
@@ -302,7 +308,13 @@ class RoundRunner:
         return team_of(doc)
 
     async def _apply(
-        self, state: dict[str, Any], plan: Plan, *, full: bool, cause: Envelope | None
+        self,
+        state: dict[str, Any],
+        plan: Plan,
+        *,
+        full: bool,
+        cause: Envelope | None,
+        absent: set[str] | None = None,
     ) -> None:
         connection_id = str(state["_id"])
         out: list[Envelope] = [
@@ -341,6 +353,7 @@ class RoundRunner:
             # the window's whole content was listed: forget everything else
             keep_only=set(plan.store_items) if full else None,
             forget=plan.forget,
+            absent=absent or (),
         )
 
 

@@ -137,11 +137,16 @@ async def test_an_import_costs_a_fixed_number_of_round_trips_not_two_per_event(
 
     assert outcome.upserted == 140 and outcome.full
     # the items (the round's ids + the live ones, with what was published of each), one
-    # bulk write on calendar_items (pymongo sends its updates and its delete-the-rest as
-    # two commands): 3, whatever the calendar's size. The roster comes with the state (its
+    # bulk write on calendar_items (pymongo sends it as one command per kind: the full
+    # round's clean-up of what it did not list, the new items' inserts, the delete of what
+    # is left empty): 4, whatever the calendar's size. The roster comes with the state (its
     # copy); the round's start is marked by the worker's take, and the deltaLink is not
     # saved by the round but returned, for the job's finishing write.
-    assert trips <= 3, Counter(commands.names)
+    assert trips <= 4, Counter(commands.names)
+    # the items found absent are inserted, not upserted (SecantusDB inserts in a third of
+    # an upsert's time): one insert command, and no update of a single item
+    assert commands.by_name()["insert"] == 1, Counter(commands.names)
+    assert commands.by_name()["update"] == 1, Counter(commands.names)
     assert outcome.save["delta_link"] == "https://graph/delta?token=next"
     assert trips / outcome.upserted < 0.1
     assert await store.db.calendar_items.count_documents({"published.live": True}) == 140
@@ -539,3 +544,36 @@ async def test_full_rounds_at_once_are_bounded_per_instance(
 
     assert all(o.full and o.one_on_ones == 1 for o in outcomes)
     assert graph.most == 2  # imports of six mailboxes, two at a time
+
+
+async def test_an_item_written_since_it_was_found_absent_is_updated_not_lost(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    """A worker that lost the lease wrote the item between the round's lookup and its
+    write: the insert's duplicate key makes the round write everything again as upserts."""
+    store, _ = counted
+    await store.apply_round(
+        CID,
+        published=[("m-old", "evt-1", 5, "old-hash", False)],
+        put_items={"evt-1": {"kind": "candidate", "other": "h1"}},
+        drop_items=set(),
+    )
+
+    await store.apply_round(
+        CID,
+        published=[
+            ("m-1", "evt-1", 7, "new-hash", False),
+            ("m-2", "evt-2", 7, "hash-2", False),
+        ],
+        put_items={"evt-1": {"kind": "not_one_on_one"}, "evt-2": {"kind": "not_one_on_one"}},
+        drop_items=set(),
+        keep_only={"evt-1", "evt-2"},
+        absent={"evt-1", "evt-2"},  # as the round's lookup had found them
+    )
+
+    items = await store.entries(CID, ["evt-1", "evt-2"])
+    assert set(items) == {"evt-1", "evt-2"}
+    assert items["evt-1"]["published"]["version"] == 7
+    assert items["evt-1"]["published"]["hash"] == "new-hash"
+    assert items["evt-1"]["kind"] == "not_one_on_one" and "other" not in items["evt-1"]  # unset
+    assert items["evt-2"]["published"]["meeting_id"] == "m-2"

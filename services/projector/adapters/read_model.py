@@ -23,7 +23,7 @@ from pymongo.errors import BulkWriteError
 
 from services.projector.domain.cadence import LOOK_BACK
 from services.projector.domain.merge import VersionedWrite
-from shared.mongo import Document, IndexSpec
+from shared.mongo import Document, IndexSpec, duplicate_keys_only
 from shared.observability.logging import get_logger
 
 log = get_logger(__name__)
@@ -53,7 +53,6 @@ class Pair:
     member_email: str
 
 
-DUPLICATE_KEY = 11000
 ID_INDEX = "_id_"
 
 
@@ -86,12 +85,9 @@ async def apply_versioned(
     try:
         await collection.bulk_write([_versioned_update(w) for w in writes], ordered=False)
     except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if exc.details.get("writeConcernErrors") or any(
-            e.get("code") != DUPLICATE_KEY for e in errors
-        ):
+        stale = duplicate_keys_only(exc)
+        if not stale:
             raise
-        stale = len(errors)
         log.debug("stale writes dropped", collection=collection.name, stale=stale)
     sticky = [UpdateOne({"_id": w.doc_id}, {"$set": dict(w.sticky)}) for w in writes if w.sticky]
     if sticky:

@@ -30,11 +30,11 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import DeleteMany, DeleteOne, ReturnDocument, UpdateMany, UpdateOne
+from pymongo import DeleteMany, DeleteOne, InsertOne, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from shared.mongo import Document, IndexSpec
+from shared.mongo import Document, IndexSpec, duplicate_keys_only
 
 INDEXES = [
     IndexSpec("calendar_items", [("connection_id", 1)]),
@@ -398,14 +398,43 @@ class SyncerStore:
         drop_items: set[str],
         keep_only: set[str] | None = None,
         forget: Collection[str] = (),
+        absent: Collection[str] = (),
     ) -> None:
-        """A round's effects in one ordered bulk write on `calendar_items` (one update
-        command, then one delete command when there is something to delete): the published
-        versions (meeting id, event id, version, hash or None for a tombstone, kept as
-        cancelled); the kept items (put, drop, and with `keep_only` drop every other item
-        of the connection but the cancelled 1:1s kept as history); `forget`: meetings no
-        longer followed (consumers keep them as they are). An item without a kept form or
-        a publication is deleted."""
+        """A round's effects in one ordered bulk write on `calendar_items` (pymongo sends
+        it as one command per kind: the inserts, the updates, then the deletes when there
+        is something to delete): the published versions (meeting id, event id, version,
+        hash or None for a tombstone, kept as cancelled); the kept items (put, drop, and
+        with `keep_only` drop every other item of the connection but the cancelled 1:1s
+        kept as history); `forget`: meetings no longer followed (consumers keep them as
+        they are). An item without a kept form or a publication is deleted.
+
+        `absent`: event ids the round looked up and found no item for (an import: all of
+        them). Their items are inserted, not upserted: SecantusDB inserts a document in
+        about a third of an upsert's time (`docs/benchmarks.md`), MongoDB in about the
+        same. Should one exist by now after all (a worker that had lost the connection's
+        lease wrote it), the insert's duplicate key stops the ordered write and the whole
+        write is done again as upserts — every part of it converges when repeated."""
+        try:
+            await self._write_round(
+                connection_id, published, put_items, drop_items, keep_only, forget, absent
+            )
+        except BulkWriteError as exc:
+            if not absent or not duplicate_keys_only(exc):
+                raise
+            await self._write_round(
+                connection_id, published, put_items, drop_items, keep_only, forget, ()
+            )
+
+    async def _write_round(
+        self,
+        connection_id: str,
+        published: list[tuple[str, str, int, str | None, bool]],
+        put_items: dict[str, dict[str, Any]],
+        drop_items: set[str],
+        keep_only: set[str] | None,
+        forget: Collection[str],
+        absent: Collection[str],
+    ) -> None:
         sets: dict[str, dict[str, Any]] = {}
         unsets: dict[str, dict[str, str]] = {}
         for meeting_id, event_id, version, digest, cancelled in published:
@@ -418,8 +447,13 @@ class SyncerStore:
         dropped = sorted(drop_items - set(put_items))
         for event_id in dropped:
             unsets[event_id] = _KEPT_UNSET
+        inserts: list[Any] = []
         updates: list[Any] = []
         for event_id in sorted(set(sets) | set(unsets)):
+            if event_id in absent and event_id in sets:
+                item = {"connection_id": connection_id, "event_id": event_id, **sets[event_id]}
+                inserts.append(InsertOne({"_id": _item_id(connection_id, event_id), **item}))
+                continue
             update: dict[str, Any] = {}
             if event_id in sets:
                 update["$set"] = {
@@ -438,9 +472,13 @@ class SyncerStore:
             DeleteOne({"_id": _item_id(connection_id, e), "published": {"$exists": False}})
             for e in dropped
         ]
+        first: list[Any] = []
         if keep_only is not None:
             others = {"connection_id": connection_id, "event_id": {"$nin": sorted(keep_only)}}
-            updates.append(
+            # First: it touches only items outside `keep_only` that exist already, which
+            # no insert and no update below gives a kept form, so its place changes
+            # nothing; there an import's write is 3 commands (update, insert, delete).
+            first.append(
                 UpdateMany(
                     {**others, "kind": {"$nin": [None, "cancelled"]}}, {"$unset": _KEPT_UNSET}
                 )
@@ -457,9 +495,10 @@ class SyncerStore:
                     }
                 )
             )
-        if updates or deletes:
-            # Ordered: the deletes of what has become empty run after the updates.
-            await self.db.calendar_items.bulk_write([*updates, *deletes], ordered=True)
+        writes = [*first, *inserts, *updates, *deletes]
+        if writes:
+            # Ordered: the deletes of what has become empty run after the writes.
+            await self.db.calendar_items.bulk_write(writes, ordered=True)
 
     async def migrate_published(self, batch: int = 1000) -> int:
         """Moves what an earlier version kept in a `published` collection into the
