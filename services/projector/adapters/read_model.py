@@ -6,7 +6,9 @@ Writes are the conditional, versioned upserts of `domain.merge.VersionedWrite`: 
 inserts a new one, or — when a same-or-newer version is stored — tries to insert a second
 document with that `_id` and fails with a duplicate-key error (11000), which means "stale,
 drop it". A batch goes as one unordered bulk write of those upserts (a stale one fails
-alone and is dropped), plus one bulk of the sticky updates when the batch has any.
+alone and is dropped), plus one bulk of the sticky updates when the batch has any. A large
+batch (an import's) is first tried as plain inserts: only the writes whose document exists
+go on to the upsert.
 """
 
 from __future__ import annotations
@@ -73,22 +75,52 @@ def _versioned_update(write: VersionedWrite) -> UpdateOne:
     )
 
 
+# A batch this large is tried as inserts first (an import's batches are, a change's are
+# a record or two): SecantusDB inserts a new document in about a third of an upsert's
+# time and refuses one that exists in a fifth (`docs/benchmarks.md`), so a batch of new
+# meetings costs one insert command and a batch of known ones one failed insert more.
+INSERT_FIRST_AT = 16
+
+
+def _as_inserted(write: VersionedWrite) -> Document:
+    """The document the versioned upsert would create when none exists."""
+    fields = {**write.set_on_insert, **write.set_fields, "version": write.version}
+    return {"_id": write.doc_id, **fields}
+
+
+async def _insert_new(
+    collection: AsyncCollection[Document], writes: Sequence[VersionedWrite]
+) -> list[VersionedWrite]:
+    """Inserts what is new of `writes` (one unordered insert); returns the others (a
+    document with their id exists: they go through the versioned upsert)."""
+    try:
+        await collection.insert_many([_as_inserted(w) for w in writes], ordered=False)
+    except BulkWriteError as exc:
+        if not duplicate_keys_only(exc):
+            raise
+        return [writes[error["index"]] for error in exc.details["writeErrors"]]
+    return []
+
+
 async def apply_versioned(
     collection: AsyncCollection[Document], writes: Sequence[VersionedWrite]
 ) -> int:
     """The conditional upserts of `writes` (at most one per document: `merge.coalesce`) as
-    one unordered bulk write, then their sticky updates as one more; returns how many of
-    the versioned writes applied (the rest were stale and dropped)."""
+    one unordered bulk write — a batch of `INSERT_FIRST_AT` or more inserted first, only
+    those whose document exists upserted —, then their sticky updates as one more;
+    returns how many of the versioned writes applied (the rest were stale and dropped)."""
     if not writes:
         return 0
+    known = await _insert_new(collection, writes) if len(writes) >= INSERT_FIRST_AT else writes
     stale = 0
-    try:
-        await collection.bulk_write([_versioned_update(w) for w in writes], ordered=False)
-    except BulkWriteError as exc:
-        stale = duplicate_keys_only(exc)
-        if not stale:
-            raise
-        log.debug("stale writes dropped", collection=collection.name, stale=stale)
+    if known:
+        try:
+            await collection.bulk_write([_versioned_update(w) for w in known], ordered=False)
+        except BulkWriteError as exc:
+            stale = duplicate_keys_only(exc)
+            if not stale:
+                raise
+            log.debug("stale writes dropped", collection=collection.name, stale=stale)
     sticky = [UpdateOne({"_id": w.doc_id}, {"$set": dict(w.sticky)}) for w in writes if w.sticky]
     if sticky:
         # Unconditional, but never creates a document: the versioned write just made sure
