@@ -137,9 +137,9 @@ async def test_an_import_costs_a_fixed_number_of_round_trips_not_two_per_event(
 
     assert outcome.upserted == 140 and outcome.full
     # the items (the round's ids + the live ones, with what was published of each), one
-    # bulk write on calendar_items (pymongo sends it as one command per kind: the full
-    # round's clean-up of what it did not list, the new items' inserts, the delete of what
-    # is left empty): 4, whatever the calendar's size. The roster comes with the state (its
+    # bulk write on calendar_items (pymongo sends one command per run of one kind: the
+    # full round's clean-up of what it did not list — a delete, an update —, the new
+    # items' inserts): 4, whatever the calendar's size. The roster comes with the state (its
     # copy); the round's start is marked by the worker's take, and the deltaLink is not
     # saved by the round but returned, for the job's finishing write.
     assert trips <= 4, Counter(commands.names)

@@ -401,12 +401,14 @@ class SyncerStore:
         absent: Collection[str] = (),
     ) -> None:
         """A round's effects in one ordered bulk write on `calendar_items` (pymongo sends
-        it as one command per kind: the inserts, the updates, then the deletes when there
-        is something to delete): the published versions (meeting id, event id, version,
-        hash or None for a tombstone, kept as cancelled); the kept items (put, drop, and
-        with `keep_only` drop every other item of the connection but the cancelled 1:1s
-        kept as history); `forget`: meetings no longer followed (consumers keep them as
-        they are). An item without a kept form or a publication is deleted.
+        one command per run of one kind: a full round's clean-up of what it did not list
+        — a delete and an update —, the inserts, the updates, the deletes of what they
+        left empty — an import's is 3 commands): the published versions (meeting id,
+        event id, version, hash or None for a tombstone, kept as cancelled); the kept
+        items (put, drop, and with `keep_only` drop every other item of the connection but
+        the cancelled 1:1s kept as history); `forget`: meetings no longer followed
+        (consumers keep them as they are). An item without a kept form or a publication is
+        deleted.
 
         `absent`: event ids the round looked up and found no item for (an import: all of
         them). Their items are inserted, not upserted: SecantusDB inserts a document in
@@ -474,17 +476,22 @@ class SyncerStore:
         ]
         first: list[Any] = []
         if keep_only is not None:
+            # The clean-up of what the full round did not list comes first, so it looks
+            # only at the items that were there before this write (an import's: none): it
+            # deletes those that would be left with neither a kept form nor a publication
+            # and takes the kept form off the others, the cancelled 1:1s kept as history.
+            # An item a write below publishes again is written by an upsert, so it is the
+            # same document either way (nothing but its kept form and publication).
             others = {"connection_id": connection_id, "event_id": {"$nin": sorted(keep_only)}}
-            # First: it touches only items outside `keep_only` that exist already, which
-            # no insert and no update below gives a kept form, so its place changes
-            # nothing; there an import's write is 3 commands (update, insert, delete).
+            first.append(
+                DeleteMany(
+                    {**others, "kind": {"$ne": "cancelled"}, "published": {"$exists": False}}
+                )
+            )
             first.append(
                 UpdateMany(
                     {**others, "kind": {"$nin": [None, "cancelled"]}}, {"$unset": _KEPT_UNSET}
                 )
-            )
-            deletes.append(
-                DeleteMany({**others, "kind": {"$exists": False}, "published": {"$exists": False}})
             )
         if forget:
             deletes.append(
@@ -497,7 +504,7 @@ class SyncerStore:
             )
         writes = [*first, *inserts, *updates, *deletes]
         if writes:
-            # Ordered: the deletes of what has become empty run after the writes.
+            # Ordered: the deletes of what the writes leave empty run after them.
             await self.db.calendar_items.bulk_write(writes, ordered=True)
 
     async def migrate_published(self, batch: int = 1000) -> int:
