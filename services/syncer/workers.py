@@ -60,6 +60,8 @@ class ConnectionWorkers:
         self._owner = f"syncer-{uuid.uuid4().hex[:12]}"
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
+        self._wakes: dict[str, asyncio.TimerHandle] = {}  # backing off: wake when due
+        self._stopped = False
         self._slots = asyncio.Semaphore(settings.max_parallel_connections)
 
     @property
@@ -97,11 +99,15 @@ class ConnectionWorkers:
             self._on_idle(connection_id)
 
     def tracked(self) -> int:
-        """Connections this instance holds a task for (running or just ending)."""
-        return len(self._tasks)
+        """Connections this instance holds a task or a wake-up timer for."""
+        return len(self._tasks.keys() | self._wakes.keys())
 
     async def cancel(self, connection_id: str) -> None:
-        """Stops the connection's in-flight job (disconnect must not wait for a slow round)."""
+        """Stops the connection's in-flight job (disconnect must not wait for a slow round)
+        and its wake-up, if it was backing off."""
+        wake = self._wakes.pop(connection_id, None)
+        if wake is not None:
+            wake.cancel()
         task = self._tasks.pop(connection_id, None)
         if task is not None and not task.done():
             task.cancel()
@@ -109,8 +115,29 @@ class ConnectionWorkers:
                 await task
 
     async def stop(self) -> None:
+        self._stopped = True
+        for wake in self._wakes.values():
+            wake.cancel()
+        self._wakes.clear()
         for connection_id in list(self._tasks):
             await self.cancel(connection_id)
+
+    def _wake_when_due(self, connection_id: str, delay: float) -> None:
+        """A job backs off: kick the connection again when it is due, here, so a
+        Retry-After of 2 s is not waited out until the next tick (the tick still kicks
+        every connection with a due job: after a crash, or when another instance has it).
+        One timer per connection, gone once it fired."""
+        if self._stopped:
+            return
+        previous = self._wakes.pop(connection_id, None)
+        if previous is not None:
+            previous.cancel()
+
+        def wake() -> None:
+            self._wakes.pop(connection_id, None)
+            self.kick(connection_id)
+
+        self._wakes[connection_id] = asyncio.get_running_loop().call_later(delay, wake)
 
     def busy(self) -> int:
         return sum(not task.done() for task in self._tasks.values())
@@ -160,7 +187,7 @@ class ConnectionWorkers:
         pending = state.get("pending") or {}
         job = next_job(pending, bool(state.get("active")))
         if job is None or (retry_at is not None and _aware(retry_at) > _now()):
-            # Nothing to do, or backing off (the timer kicks it again when due).
+            # Nothing to do, or backing off (woken again when due: `_wake_when_due`).
             await self._store.release(connection_id, self._owner)
             return None
         requested_at = pending[job.value]
@@ -184,6 +211,7 @@ class ConnectionWorkers:
             )
             await self._store.defer(connection_id, _now() + timedelta(seconds=delay), failures)
             await self._store.release(connection_id, self._owner)
+            self._wake_when_due(connection_id, delay)
             return None
         return await self._finish(connection_id, job, requested_at, ttl, save)
 

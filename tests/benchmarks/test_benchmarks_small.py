@@ -45,10 +45,12 @@ def test_the_projector_benchmark(
     assert r["ratio_to_baseline"] == round(
         r["projector_records_per_second"] / r["baseline_records_per_second"], 2
     )
-    # Batches, not records: far fewer round trips than records; the only reads are the
-    # read-model pointer's once-a-second poll (ADR 0011), none per record.
-    assert 0 < r["round_trips"]["update"] < 240 / 4, r["round_trips"]
-    assert set(r["round_trips"]) <= {"update", "createIndexes", "find"}, r["round_trips"]
+    # Batches, not records: far fewer round trips than records (a large batch of new
+    # meetings is inserted, a small one upserted); the only reads are the read-model
+    # pointer's poll every few seconds (ADR 0011), none per record.
+    writes = r["round_trips"].get("update", 0) + r["round_trips"].get("insert", 0)
+    assert 0 < writes < 240 / 4, r["round_trips"]
+    assert set(r["round_trips"]) <= {"update", "insert", "createIndexes", "find"}, r["round_trips"]
     assert r["round_trips"].get("find", 0) < 240 / 20, r["round_trips"]
     assert r["round_trips_per_record"] < 1
     assert r["peak_rss_mib"] > 0
@@ -76,7 +78,7 @@ def test_the_import_benchmark(
     waited = r["database_wait_seconds"]
     assert waited and all(seconds >= 0 for seconds in waited.values())
     assert any(key.startswith("syncer ") for key in waited)
-    assert any(key.startswith("projector update one_on_ones") for key in waited)
+    assert any(key.startswith("projector ") and key.endswith(" one_on_ones") for key in waited)
 
 
 def test_the_freshness_benchmark(

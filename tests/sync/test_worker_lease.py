@@ -9,7 +9,7 @@ from typing import Any
 
 from services.syncer.domain.jobs import Job
 from services.syncer.settings import SyncerSettings
-from services.syncer.workers import ConnectionWorkers
+from services.syncer.workers import ConnectionWorkers, TryLater
 
 
 class LeaseStore:
@@ -82,3 +82,59 @@ async def test_a_job_whose_lease_was_taken_is_cancelled() -> None:
     ran = await run_with(store, job_seconds=1.0)
     assert ran == ["started"]
     assert store.done_jobs == []
+
+
+class RetryStore(LeaseStore):
+    """A connection with a pending round that remembers its backoff (`defer`)."""
+
+    def __init__(self) -> None:
+        super().__init__(grants=100)
+        self.retry_at: datetime | None = None
+
+    def _state(self, connection_id: str, owner: str) -> dict[str, Any]:
+        return super()._state(connection_id, owner) | {"retry_at": self.retry_at}
+
+    async def defer(self, connection_id: str, retry_at: datetime, failures: int) -> None:
+        self.retry_at = retry_at
+
+
+async def test_a_job_that_must_wait_runs_again_when_due_not_at_the_next_tick() -> None:
+    """A transient failure (a 429's Retry-After, a backoff) wakes the worker itself when
+    it is due: the timer (15 s by default) is only the safety net after a crash."""
+    store = RetryStore()
+    attempts: list[float] = []
+
+    async def job(kind: Job, state: dict[str, Any]) -> None:
+        attempts.append(asyncio.get_running_loop().time())
+        if len(attempts) == 1:
+            raise TryLater("throttled", retry_after=0.3)
+
+    workers = ConnectionWorkers(store, settings(), job)  # type: ignore[arg-type]
+    workers.kick("c1")
+    for _ in range(100):  # up to 5 s, far less than a tick
+        if store.done_jobs:
+            break
+        await asyncio.sleep(0.05)
+    await workers.stop()
+
+    assert store.done_jobs == ["round"] and len(attempts) == 2
+    assert attempts[1] - attempts[0] >= 0.3  # not before it was due
+
+
+async def test_a_stopped_worker_set_wakes_no_one() -> None:
+    store = RetryStore()
+    attempts: list[str] = []
+
+    async def job(kind: Job, state: dict[str, Any]) -> None:
+        attempts.append("ran")
+        raise TryLater("throttled", retry_after=0.2)
+
+    workers = ConnectionWorkers(store, settings(), job)  # type: ignore[arg-type]
+    workers.kick("c1")
+    while not attempts:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    await workers.stop()
+    await asyncio.sleep(0.4)
+
+    assert attempts == ["ran"] and workers.tracked() == 0
