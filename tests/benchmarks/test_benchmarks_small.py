@@ -72,6 +72,7 @@ def test_the_import_benchmark(
     assert set(r["round_trips"]) == {"ingress", "syncer", "projector"}
     assert r["round_trips_per_event"] > 0
     assert set(r["peak_rss_mib"]) == {"ingress", "syncer", "projector"}
+    assert r["observer_polls"] >= 1 and 0 < r["observer_seconds"] < r["total_seconds"]
     assert set(r["cpu_seconds"]) == {"ingress", "syncer", "projector"}
     assert r["cpu_seconds"]["syncer"] > 0 and r["cpu_seconds"]["projector"] > 0
     # the largest MongoDB waits: the syncer's and the projector's writes are among them
