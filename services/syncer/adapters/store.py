@@ -416,27 +416,6 @@ class SyncerStore:
         same. Should one exist by now after all (a worker that had lost the connection's
         lease wrote it), the insert's duplicate key stops the ordered write and the whole
         write is done again as upserts — every part of it converges when repeated."""
-        try:
-            await self._write_round(
-                connection_id, published, put_items, drop_items, keep_only, forget, absent
-            )
-        except BulkWriteError as exc:
-            if not absent or not duplicate_keys_only(exc):
-                raise
-            await self._write_round(
-                connection_id, published, put_items, drop_items, keep_only, forget, ()
-            )
-
-    async def _write_round(
-        self,
-        connection_id: str,
-        published: list[tuple[str, str, int, str | None, bool]],
-        put_items: dict[str, dict[str, Any]],
-        drop_items: set[str],
-        keep_only: set[str] | None,
-        forget: Collection[str],
-        absent: Collection[str],
-    ) -> None:
         sets: dict[str, dict[str, Any]] = {}
         unsets: dict[str, dict[str, str]] = {}
         for meeting_id, event_id, version, digest, cancelled in published:
@@ -450,12 +429,9 @@ class SyncerStore:
         for event_id in dropped:
             unsets[event_id] = _KEPT_UNSET
         inserts: list[Any] = []
+        as_upserts: list[Any] = []  # the same items' upserts, should an insert be refused
         updates: list[Any] = []
         for event_id in sorted(set(sets) | set(unsets)):
-            if event_id in absent and event_id in sets:
-                item = {"connection_id": connection_id, "event_id": event_id, **sets[event_id]}
-                inserts.append(InsertOne({"_id": _item_id(connection_id, event_id), **item}))
-                continue
             update: dict[str, Any] = {}
             if event_id in sets:
                 update["$set"] = {
@@ -465,11 +441,13 @@ class SyncerStore:
                 }
             if unsets.get(event_id):
                 update["$unset"] = unsets[event_id]
-            updates.append(
-                UpdateOne(
-                    {"_id": _item_id(connection_id, event_id)}, update, upsert=event_id in sets
-                )
-            )
+            item_id = _item_id(connection_id, event_id)
+            upsert = UpdateOne({"_id": item_id}, update, upsert=event_id in sets)
+            if event_id in absent and event_id in sets:
+                inserts.append(InsertOne({"_id": item_id, **update["$set"]}))
+                as_upserts.append(upsert)
+            else:
+                updates.append(upsert)
         deletes: list[Any] = [
             DeleteOne({"_id": _item_id(connection_id, e), "published": {"$exists": False}})
             for e in dropped
@@ -503,8 +481,15 @@ class SyncerStore:
                 )
             )
         writes = [*first, *inserts, *updates, *deletes]
-        if writes:
+        if not writes:
+            return
+        try:
             # Ordered: the deletes of what the writes leave empty run after them.
+            await self.db.calendar_items.bulk_write(writes, ordered=True)
+        except BulkWriteError as exc:
+            if not inserts or not duplicate_keys_only(exc):
+                raise
+            writes = [*first, *as_upserts, *updates, *deletes]
             await self.db.calendar_items.bulk_write(writes, ordered=True)
 
     async def migrate_published(self, batch: int = 1000) -> int:
