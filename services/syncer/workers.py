@@ -147,7 +147,8 @@ class ConnectionWorkers:
         async with self._slots:
             if taken is None or not _fresh(taken, ttl):
                 # Taken too long ago (it waited for a slot): renew it, or see who has it.
-                taken = await self._store.take(connection_id, self._owner, _now(), ttl)
+                ours = taken is not None
+                taken = await self._store.take(connection_id, self._owner, _now(), ttl, ours=ours)
             state = taken
             if state is None:
                 return  # another instance works on it; its lease runs out if it died

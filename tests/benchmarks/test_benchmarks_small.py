@@ -75,11 +75,12 @@ def test_the_import_benchmark(
     assert r["observer_polls"] >= 1 and 0 < r["observer_seconds"] < r["total_seconds"]
     assert set(r["cpu_seconds"]) == {"ingress", "syncer", "projector"}
     assert r["cpu_seconds"]["syncer"] > 0 and r["cpu_seconds"]["projector"] > 0
-    # the largest MongoDB waits: the syncer's and the projector's writes are among them
+    # the largest MongoDB waits, by "service command collection", largest first (which
+    # ones make the top depends on the machine's load: only the order and the services)
     waited = r["database_wait_seconds"]
     assert waited and all(seconds >= 0 for seconds in waited.values())
-    assert any(key.startswith("syncer ") for key in waited)
-    assert any(key.startswith("projector ") and key.endswith(" one_on_ones") for key in waited)
+    assert list(waited.values()) == sorted(waited.values(), reverse=True)
+    assert {key.split(" ")[0] for key in waited} <= {"ingress", "syncer", "projector"}
 
 
 def test_the_freshness_benchmark(
@@ -97,3 +98,22 @@ def test_the_freshness_benchmark(
     assert r["graph_floor_p50_seconds"] > 0 and r["ratio_p50_to_floor"] > 0
     assert r["graph_requests_per_change"] > 0 and r["round_trips_per_change"] > 0
     assert len(r["backlog_by_quarter"]) == 4
+
+
+def test_the_query_shapes_benchmark(
+    infra: InfraEndpoints, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, r = run(
+        "query_shapes", ["--sizes", "800,400", "--repeat", "1"], infra, monkeypatch, capsys
+    )
+
+    assert status == 0
+    assert (r["sizes"], r["repeat"]) == ([400, 800], 1)
+    shapes = {"id", "id_or", "id_not", "connection", "connection_or", "ids_200"}
+    assert set(r["ms_per_query"]) == set(r["ratio_to_id"]) == shapes
+    for shape in shapes:
+        assert len(r["ms_per_query"][shape]) == 2 and all(ms > 0 for ms in r["ms_per_query"][shape])
+        assert r["ratio_to_id"][shape] == [
+            round(ms / base, 2)
+            for ms, base in zip(r["ms_per_query"][shape], r["ms_per_query"]["id"], strict=True)
+        ]

@@ -32,7 +32,7 @@ class Busy:
     def __init__(self) -> None:
         self.requested: list[str] = []
 
-    async def take(self, *_: Any) -> None:
+    async def take(self, *_: Any, **__: Any) -> None:
         return None
 
     async def request_and_take(self, *_: Any, **__: Any) -> None:

@@ -153,6 +153,52 @@ async def test_an_import_costs_a_fixed_number_of_round_trips_not_two_per_event(
     assert await store.db.calendar_items.count_documents({}) == 200
 
 
+async def test_no_filter_of_a_job_a_round_or_a_record_makes_the_local_server_scan(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    """SecantusDB answers a filter with a top-level `$or` (`$and`, `$nor`, `$expr`) by
+    scanning the whole collection, even beside an `_id` (at 40,000 calendar items an
+    import's lookup took 818 ms instead of 12: `benchmarks/query_shapes.py`). None of what
+    runs per connection, per job or per Kafka record sends one: an import and a change,
+    taking, renewing, finishing and releasing a job's lease, a change notice (asked for,
+    coalesced, and taking the lease in the request), a roster copy, a re-evaluation's
+    read, the timer's wake-ups and its chore lease."""
+    store, commands = counted
+    graph = Graph()
+    graph.items = calendar(20, 10)
+    rounds = runner(store, graph)
+    ttl = timedelta(seconds=30)
+    now = datetime.now(UTC)
+
+    commands.measure()
+    await store.request(CID, "round", now)
+    taken = await store.take(CID, "me", now, ttl)
+    assert taken is not None
+    imported = await rounds.run(taken)
+    assert imported.full and imported.upserted == 10
+    assert await store.lease(CID, "me", now, ttl)
+    await store.finish(CID, "round", taken["pending"]["round"], "me", now, ttl, save=imported.save)
+    state = await store.state(CID)
+    assert state is not None
+    graph.items = [calendar(1, 1)[0] | {"subject": "moved"}]
+    assert not (await rounds.run(state)).full
+    assert await store.request_if_active(CID, "round", now, unless_round_started_after=now)
+    await store.release(CID, "me")
+    assert await store.request_and_take(
+        CID, "round", now, "me", ttl, unless_round_started_after=now
+    )
+    assert await store.take(CID, "me", now, ttl, ours=True) is not None
+    await store.copy_roster(CID, [], 2)
+    assert len(await store.items(CID)) == 20
+    assert await store.with_pending(now + ttl) == [CID]
+    assert await store.chore_lease("retry_cleanups", "me", now, ttl)
+    assert await store.chore_lease("retry_cleanups", "me", now, ttl)  # renewed
+    commands.count()
+
+    assert commands.scanning == []
+    assert len(commands.names) >= 15  # every step above was counted
+
+
 async def test_a_change_looks_up_only_the_meetings_it_names(
     counted: tuple[SyncerStore, Commands],
 ) -> None:
@@ -331,7 +377,7 @@ async def test_taking_a_pending_round_marks_its_start_in_the_same_write(
     commands.measure()
     renewing = await store.take(CID, "me", datetime.now(UTC), ttl)
     assert renewing is not None and renewing.get("round_started_at") is None  # no round
-    assert commands.count() == 2
+    assert commands.count() == 1
     await store.release(CID, "me")
     await store.request(CID, "round", before)
     commands.measure()

@@ -25,7 +25,7 @@ class LeaseStore:
         return {"_id": connection_id, "active": True, "pending": pending, "lease_owner": owner}
 
     async def take(
-        self, connection_id: str, owner: str, now: datetime, ttl: timedelta
+        self, connection_id: str, owner: str, now: datetime, ttl: timedelta, *, ours: bool = False
     ) -> dict[str, Any] | None:
         return (
             self._state(connection_id, owner)

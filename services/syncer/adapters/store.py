@@ -45,8 +45,23 @@ INDEXES = [
 ]
 
 
-def _lease_free(owner: str, now: datetime) -> dict[str, Any]:
-    return {"$or": [{"lease_owner": owner}, {"lease_until": None}, {"lease_until": {"$lt": now}}]}
+# No filter a job, a round or a Kafka record sends has a top-level `$or` (nor `$and`,
+# `$nor`, `$expr`): SecantusDB, the local server, answers such a filter by scanning the
+# whole collection even beside an `_id` (`python -m benchmarks.query_shapes`;
+# docs/benchmarks.md), so each is one field's condition instead — `{"$not": {"$gte": t}}`
+# is "unset, null or before t" — or an indexed query filtered here. Only the timer's two
+# queries per tick (`due_for_round`, `maybe_stuck`) keep theirs: one scan of `sync_state`
+# each per tick, not per connection.
+
+
+def _not_after(moment: datetime) -> dict[str, Any]:
+    """A field's condition: unset, None, or no later than `moment`."""
+    return {"$not": {"$gt": moment}}
+
+
+def _lease_free(now: datetime) -> dict[str, Any]:
+    """Nobody's lease (released, never taken, or run out)."""
+    return {"lease_until": {"$not": {"$gte": now}}}
 
 
 class SyncerStore:
@@ -94,10 +109,7 @@ class SyncerStore:
         With `command`, that command waits for the job's outcome."""
         query: dict[str, Any] = {"_id": connection_id, "active": True}
         if unless_round_started_after is not None:
-            query["$or"] = [
-                {"round_started_at": None},
-                {"round_started_at": {"$lte": unless_round_started_after}},
-            ]
+            query["round_started_at"] = _not_after(unless_round_started_after)
         update: dict[str, Any] = {"$set": {f"pending.{job}": at, "has_pending": True}}
         if command is not None:
             update["$addToSet"] = {"commands": command}
@@ -118,18 +130,12 @@ class SyncerStore:
         """`request_if_active` and `take` in one round trip, for a connection whose lease
         is free: records the job, takes the lease (a round also marks its start) and returns
         the state. None when the connection isn't active, a round began after
-        `unless_round_started_after`, or another instance holds the lease — the caller then
-        asks with `request_if_active` (whose answer decides)."""
-        clauses: list[dict[str, Any]] = [_lease_free(owner, at)]
+        `unless_round_started_after`, or a lease is held (another instance's, or this
+        one's: then a worker here has it) — the caller then asks with `request_if_active`
+        (whose answer decides)."""
+        query: dict[str, Any] = {"_id": connection_id, "active": True, **_lease_free(at)}
         if unless_round_started_after is not None:
-            clauses.append(
-                {
-                    "$or": [
-                        {"round_started_at": None},
-                        {"round_started_at": {"$lte": unless_round_started_after}},
-                    ]
-                }
-            )
+            query["round_started_at"] = _not_after(unless_round_started_after)
         taken: dict[str, Any] = {
             f"pending.{job}": at,
             "has_pending": True,
@@ -142,7 +148,7 @@ class SyncerStore:
         if command is not None:
             update["$addToSet"] = {"commands": command}
         return await self.db.sync_state.find_one_and_update(
-            {"_id": connection_id, "active": True, "$and": clauses},
+            query,
             update,
             return_document=ReturnDocument.AFTER,
         )
@@ -161,26 +167,32 @@ class SyncerStore:
             )
 
     async def take(
-        self, connection_id: str, owner: str, now: datetime, ttl: timedelta
+        self, connection_id: str, owner: str, now: datetime, ttl: timedelta, *, ours: bool = False
     ) -> Document | None:
         """Takes (or renews) the worker's lease and returns the state, in one round trip
-        when a delta round is pending (the common case) — that write also marks the round
-        as begun (`round_started_at`, what coalesces change notices: it is no later than
-        the round's Graph query); two otherwise. None if another instance holds the lease
-        (or there is no state)."""
-        lease = {"lease_owner": owner, "lease_until": now + ttl}
-        taken = await self.db.sync_state.find_one_and_update(
-            {"_id": connection_id, "pending.round": {"$exists": True}, **_lease_free(owner, now)},
-            {"$set": {**lease, "round_started_at": now}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if taken is not None:
-            return taken
-        return await self.db.sync_state.find_one_and_update(
-            {"_id": connection_id, **_lease_free(owner, now)},
-            {"$set": lease},
-            return_document=ReturnDocument.AFTER,
-        )
+        when the lease is free — or, with `ours`, when this instance holds it already (a
+        second try asks the other way round). A pending delta round is marked as begun in
+        the same write (`round_started_at`, what coalesces change notices: it is no later
+        than the round's Graph query; an update pipeline sets it only if `pending.round`
+        is there). None if another instance holds the lease (or there is no state)."""
+        no_round = {"$eq": [{"$type": "$pending.round"}, "missing"]}
+        update = [
+            {
+                "$set": {
+                    "lease_owner": owner,
+                    "lease_until": now + ttl,
+                    "round_started_at": {"$cond": [no_round, "$round_started_at", now]},
+                }
+            }
+        ]
+        free, held = _lease_free(now), {"lease_owner": owner}
+        for condition in (held, free) if ours else (free, held):
+            taken = await self.db.sync_state.find_one_and_update(
+                {"_id": connection_id, **condition}, update, return_document=ReturnDocument.AFTER
+            )
+            if taken is not None:
+                return taken
+        return None
 
     async def finish(
         self,
@@ -259,10 +271,7 @@ class SyncerStore:
         """Connections with work waiting whose retry time (if any) has come (at most
         `limit` of them when given: the timer works in bounded steps)."""
         cursor = self.db.sync_state.find(
-            {
-                "has_pending": True,
-                "$or": [{"retry_at": None}, {"retry_at": {"$lte": now}}],
-            },
+            {"has_pending": True, "retry_at": _not_after(now)},
             {"_id": 1},
             limit=limit,
         )
@@ -319,10 +328,11 @@ class SyncerStore:
         return [str(doc["_id"]) async for doc in cursor]
 
     async def lease(self, connection_id: str, owner: str, now: datetime, ttl: timedelta) -> bool:
-        """One worker per connection across syncer instances: a time-bound lease."""
+        """Renews this instance's lease on the connection (one worker per connection across
+        syncer instances): False once another instance took it over."""
         result = await self.db.sync_state.update_one(
-            {"_id": connection_id, **_lease_free(owner, now)},
-            {"$set": {"lease_owner": owner, "lease_until": now + ttl}},
+            {"_id": connection_id, "lease_owner": owner},
+            {"$set": {"lease_until": now + ttl}},
         )
         return result.matched_count == 1
 
@@ -336,16 +346,23 @@ class SyncerStore:
             await self._release(connection_id, owner)
 
     async def chore_lease(self, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
-        """An instance-wide chore (e.g. retrying cleanups) runs on one instance at a time."""
+        """An instance-wide chore (e.g. retrying cleanups) runs on one instance at a time:
+        the holder renews its lease in one write; another instance takes it once it ran
+        out (or creates it)."""
+        renewed = await self.db.syncer_leases.update_one(
+            {"_id": name, "lease_owner": owner}, {"$set": {"lease_until": now + ttl}}
+        )
+        if renewed.matched_count:
+            return True
         try:
-            result = await self.db.syncer_leases.update_one(
-                {"_id": name, **_lease_free(owner, now)},
+            await self.db.syncer_leases.update_one(
+                {"_id": name, **_lease_free(now)},
                 {"$set": {"lease_owner": owner, "lease_until": now + ttl}},
                 upsert=True,
             )
         except DuplicateKeyError:
             return False  # held by another instance (the upsert found no free lease)
-        return result.matched_count == 1 or result.upserted_id is not None
+        return True
 
     async def _release(self, connection_id: str, owner: str) -> None:
         await self.db.sync_state.update_one(
@@ -360,19 +377,24 @@ class SyncerStore:
         """The connection's calendar items of `event_ids` — plus, with `live`, every one
         whose meeting consumers hold live (a full round looks at those it didn't list) —
         by event id: what is kept of each and what was published of it. One round trip."""
-        wanted: list[dict[str, Any]] = [
-            {"_id": {"$in": [_item_id(connection_id, e) for e in event_ids]}}
-        ]
-        if live:
-            wanted.append({"published.live": True})
-        cursor = self.db.calendar_items.find({"connection_id": connection_id, "$or": wanted})
-        return {str(doc["event_id"]): doc async for doc in cursor}
+        if not live:
+            cursor = self.db.calendar_items.find(
+                {"_id": {"$in": [_item_id(connection_id, e) for e in event_ids]}}
+            )
+            return {str(doc["event_id"]): doc async for doc in cursor}
+        # A full round lists (nearly) all of the connection's items anyway: every item of
+        # the connection in one indexed query, the others left out here — not an `$or`.
+        named = set(event_ids)
+        return {
+            str(doc["event_id"]): doc
+            async for doc in self.db.calendar_items.find({"connection_id": connection_id})
+            if doc["event_id"] in named or (doc.get("published") or {}).get("live") is True
+        }
 
     async def items(self, connection_id: str) -> list[Document]:
         """Every calendar item the connection keeps (a roster re-evaluation reads them)."""
-        kept = [{"kind": {"$exists": True}}, {"event": {"$exists": True}}]
-        cursor = self.db.calendar_items.find({"connection_id": connection_id, "$or": kept})
-        return [d async for d in cursor]
+        cursor = self.db.calendar_items.find({"connection_id": connection_id})
+        return [d async for d in cursor if "kind" in d or "event" in d]
 
     async def forget_meetings(self, connection_id: str) -> None:
         """Stops following what was published for the connection (no retraction: consumers
@@ -513,11 +535,8 @@ class SyncerStore:
                         upsert=True,
                     )
                 )
-                newer = [
-                    {"published": {"$exists": False}},
-                    {"published.version": {"$lt": publication["version"]}},
-                ]
-                ops.append(UpdateOne({**item, "$or": newer}, {"$set": {"published": publication}}))
+                older = {"published.version": {"$not": {"$gte": publication["version"]}}}
+                ops.append(UpdateOne({**item, **older}, {"$set": {"published": publication}}))
             await self.db.calendar_items.bulk_write(ops, ordered=True)
             await self.db.published.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
             moved += len(docs)
@@ -550,13 +569,7 @@ class SyncerStore:
         has a newer copy or doesn't exist. Written after `put_roster`: a state's copy is
         never newer than `rosters`, and once the state exists every newer roster reaches it."""
         await self.db.sync_state.update_one(
-            {
-                "_id": connection_id,
-                "$or": [
-                    {"roster_version": {"$lt": version}},
-                    {"roster_version": {"$exists": False}},
-                ],
-            },
+            {"_id": connection_id, "roster_version": {"$not": {"$gte": version}}},
             {"$set": {"roster": members, "roster_version": version}},
         )
 
