@@ -24,7 +24,7 @@ from services.syncer.settings import SyncerSettings
 from services.syncer.subscriptions import SubscriptionKeeper
 from services.syncer.tokens import SyncerTokens, parting_key
 from services.syncer.watchdog import Watchdog
-from services.syncer.workers import ConnectionWorkers, TryLater
+from services.syncer.workers import ConnectionWorkers, Done, TryLater
 from shared.audit import AuditLog
 from shared.connections.events import ConnectionEvents
 from shared.connections.registry import ConnectionRegistry
@@ -292,8 +292,8 @@ class SyncerHandlers:
                 self.tokens.forget_connection(cid)
 
     # --- jobs -------------------------------------------------------------------------------
-    async def perform(self, job: Job, state: dict[str, Any]) -> dict[str, Any] | None:
-        """Runs `job`; returns the state fields the worker saves as it finishes the job."""
+    async def perform(self, job: Job, state: dict[str, Any]) -> Done | None:
+        """Runs `job`; returns what the worker's finishing write saves and asks for next."""
         cid = str(state["_id"])
         user_id = str(state.get("user_id", ""))
         cause = self._causes.pop((cid, job), None)
@@ -301,9 +301,9 @@ class SyncerHandlers:
         if job is Job.DISCONNECT:
             await self._disconnect(cid, user_id, state, cause)
             return None
-        work: Awaitable[Any]
+        work: Awaitable[Done | None]
         if job is Job.CONNECT:
-            work = self._connect(cid, user_id, cause)
+            work = self._connect(cid, user_id, state, cause)
         elif job is Job.RECREATE:
             work = self._recreate(cid, user_id, cause)
         elif job is Job.RENEW:
@@ -315,22 +315,26 @@ class SyncerHandlers:
         done = await self._guarded(cid, user_id, state, work)
         if done is not None and job in (Job.CONNECT, Job.ROUND):
             await self.answers.answer(cid, state, _SYNC_NOW, cause=cause)
-        return done or None
+        return done
 
-    async def _connect(self, cid: str, user_id: str, cause: Envelope | None) -> None:
+    async def _connect(
+        self, cid: str, user_id: str, previous: dict[str, Any], cause: Envelope | None
+    ) -> Done | None:
+        """The initial import (a full round), the card, the subscription; then a delta
+        round. `previous`: the state as the job took its lease (a first connect's holds
+        only what the request wrote)."""
         # A (re)connect may be with another account: nothing of the previous one is used
         # from here on (its parting token included, so its subscription cleanup is
         # abandoned; the subscription expires by itself).
         self.tokens.forget_connection(cid)
         current = await self.registry.get(cid)
         if current is None or current.state is not ConnectionState.CONNECTED:
-            return  # disconnected since
+            return None  # disconnected since
         # The mailbox identity comes from the id_token the person signed in with (ADR
         # 0010), not from GET /me, which would need User.Read.
         addresses = current.account.addresses() if current.account else []
         account_id = current.account.graph_user_id if current.account else None
-        previous = await self.store.state(cid)
-        if previous is not None and _another_account(previous, account_id, addresses):
+        if _another_account(previous, account_id, addresses):
             # What was imported from the old account stays with consumers as it is (as on
             # a disconnect: "your SMVue meeting history will still be there"); the syncer
             # stops following it, so the new account's import retracts none of it.
@@ -354,26 +358,24 @@ class SyncerHandlers:
         await self.store.set_state(cid, **fresh)
         self.tokens.expect(cid, fresh["token_epoch"])
         # The roster copy a previous connect left is current (`copy_roster`): kept.
-        kept_state: dict[str, Any] = previous or {}
         roster: dict[str, Any] = {
-            k: kept_state[k] for k in ("roster", "roster_version") if k in kept_state
+            k: previous[k] for k in ("roster", "roster_version") if k in previous
         }
         outcome = await self.rounds.run({"_id": cid, **fresh, **roster}, cause=cause)
-        # Saved before the incremental round asked for below; `imported` updates the card.
-        await self.store.set_state(cid, **outcome.save, card_synced_at=_now())
         ready = await self.registry.imported(cid, started, outcome.items, outcome.one_on_ones)
         if ready is not None:  # the card: "your 1:1s are ready"
             await self.events.publish("status_changed", ready, cause=cause)
         await self.subscriptions.ensure(cid, user_id, cause)
-        # What changed between the import's delta and the subscription's creation was never
-        # notified: one more (incremental) delta round picks it up.
-        await self.store.request(cid, Job.ROUND.value, _now())
+        # Saved as the job finishes (`imported` updated the card). What changed between the
+        # import's delta and the subscription's creation was never notified: one more
+        # (incremental) delta round, asked for in that same write, picks it up.
+        return Done(save={**outcome.save, "card_synced_at": _now()}, then=Job.ROUND)
 
-    async def _recreate(self, cid: str, user_id: str, cause: Envelope | None) -> None:
+    async def _recreate(self, cid: str, user_id: str, cause: Envelope | None) -> Done:
         await self.subscriptions.recreate(cid, user_id, cause)
-        await self.store.request(cid, Job.ROUND.value, _now())  # then resync (a delta round)
+        return Done(then=Job.ROUND)  # then resync (a delta round)
 
-    async def _round(self, state: dict[str, Any], cause: Envelope | None) -> dict[str, Any] | None:
+    async def _round(self, state: dict[str, Any], cause: Envelope | None) -> Done | None:
         """`state` was read under the worker's lease (or just written): no read again.
         Returns the state to save (the worker saves it as it finishes the job)."""
         cid = str(state["_id"])
@@ -388,7 +390,7 @@ class SyncerHandlers:
             if snapshot is not None:
                 await self.events.publish("status_changed", snapshot, cause=cause)
             save["card_synced_at"] = now
-        return save
+        return Done(save=save)
 
     async def _reevaluate(self, state: dict[str, Any], cause: Envelope | None) -> None:
         if state.get("active"):
@@ -451,15 +453,15 @@ class SyncerHandlers:
         )
 
     async def _guarded(
-        self, cid: str, user_id: str, state: dict[str, Any], work: Awaitable[Any]
-    ) -> dict[str, Any] | None:
+        self, cid: str, user_id: str, state: dict[str, Any], work: Awaitable[Done | None]
+    ) -> Done | None:
         """Turns what Graph and the token store say into connection state, not crashes.
-        When the work was done: what it returned to save (`{}` for nothing); None when it
-        wasn't. Sync Now commands waiting for work that can't be done are answered with
-        why."""
+        When the work was done: how it ended (a `Done`, empty for nothing to save or ask
+        for); None when it wasn't. Sync Now commands waiting for work that can't be done
+        are answered with why."""
         code: UserErrorCode
         try:
-            return dict(await work or {})
+            return await work or Done()
         except ReauthorizationRequired:
             await self._pause(cid, user_id)
             code = UserErrorCode.REAUTHORIZATION_REQUIRED

@@ -8,8 +8,9 @@ A job costs two round trips of its own: taking the lease returns the state, fini
 job returns the next state (or, when nothing else is pending, releases the lease in the
 same write). A job asked for while the connection's lease is free and a slot is free here
 takes the lease in the request's own write (`can_start`, `start`): one round trip less.
-A job may return state fields to save: they go in that finishing write (a delta round's
-new deltaLink), so saving them costs no round trip of its own.
+A job ends with a `Done`: state fields to save go in that finishing write (a delta round's
+new deltaLink), and so does the job it asks for next (`then`: a connect's delta round),
+which runs at once under the same lease — neither costs a round trip of its own.
 
 A connection's task is forgotten when it ends, and `on_idle` tells the owner so
 per-connection memory (correlation causes) goes with it.
@@ -20,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,8 +33,18 @@ from shared.observability.logging import get_logger
 
 log = get_logger(__name__)
 
-# A job: runs under the lease; returns the state fields to save as it finishes (or None).
-RunJob = Callable[[Job, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+@dataclass(frozen=True)
+class Done:
+    """How a job ended: the state fields its finishing write saves, and the job that write
+    asks for next (it runs next, under the same lease)."""
+
+    save: Mapping[str, Any] = field(default_factory=dict)
+    then: Job | None = None
+
+
+# A job: runs under the lease; returns how it ended (None: nothing to save or ask for).
+RunJob = Callable[[Job, dict[str, Any]], Awaitable[Done | None]]
 OnIdle = Callable[[str], None]
 
 
@@ -193,7 +205,7 @@ class ConnectionWorkers:
             return None
         requested_at = pending[job.value]
         try:
-            save = await self._under_lease(connection_id, ttl, self._run_job(job, state))
+            done = await self._under_lease(connection_id, ttl, self._run_job(job, state))
         except LeaseLost:
             log.warning("lease lost during a job; left to its new owner", job=job.value)
             return None
@@ -214,7 +226,7 @@ class ConnectionWorkers:
             await self._store.release(connection_id, self._owner)
             self._wake_when_due(connection_id, delay)
             return None
-        return await self._finish(connection_id, job, requested_at, ttl, save)
+        return await self._finish(connection_id, job, requested_at, ttl, done)
 
     async def _finish(
         self,
@@ -222,15 +234,23 @@ class ConnectionWorkers:
         job: Job,
         requested_at: Any,
         ttl: timedelta,
-        save: dict[str, Any] | None = None,
+        done: Done | None = None,
     ) -> dict[str, Any] | None:
+        done = done or Done()
         return await self._store.finish(
-            connection_id, job.value, requested_at, self._owner, _now(), ttl, save=save
+            connection_id,
+            job.value,
+            requested_at,
+            self._owner,
+            _now(),
+            ttl,
+            save=dict(done.save),
+            then=done.then.value if done.then else None,
         )
 
     async def _under_lease(
-        self, connection_id: str, ttl: timedelta, work: Awaitable[dict[str, Any] | None]
-    ) -> dict[str, Any] | None:
+        self, connection_id: str, ttl: timedelta, work: Awaitable[Done | None]
+    ) -> Done | None:
         """Runs `work` while renewing the lease every third of its life; if a renewal fails
         (this instance stalled past the lease and another took over), the work is
         cancelled so two instances never sync one mailbox at once."""

@@ -15,12 +15,13 @@ from pymongo import AsyncMongoClient
 
 from services.syncer.adapters.graph_calendar import RoundResult
 from services.syncer.adapters.store import INDEXES, SyncerStore
+from services.syncer.domain.jobs import Job
 from services.syncer.domain.kept import AddressHasher
 from services.syncer.domain.window import Window
 from services.syncer.rounds import RoundRunner
 from services.syncer.settings import SyncerSettings
 from services.syncer.watchdog import Watchdog
-from services.syncer.workers import ConnectionWorkers
+from services.syncer.workers import ConnectionWorkers, Done
 from shared.audit import AuditLog
 from shared.contracts.envelope import Envelope
 from shared.graph.event import parse_delta_item
@@ -301,8 +302,8 @@ async def test_what_a_job_returns_is_saved_by_its_finishing_write(
     store, commands = counted
     saved = {"delta_link": "https://graph/delta?token=after", "last_round": {"items": 3}}
 
-    async def job(kind: Any, state: dict[str, Any]) -> dict[str, Any]:
-        return saved
+    async def job(kind: Any, state: dict[str, Any]) -> Done:
+        return Done(save=saved)
 
     await store.request(CID, "round", datetime.now(UTC))
     workers = ConnectionWorkers(store, SyncerSettings(), job)
@@ -319,17 +320,49 @@ async def test_what_a_job_returns_is_saved_by_its_finishing_write(
     assert state["pending"] == {} and state["lease_owner"] is None
 
 
+async def test_the_job_a_job_asks_for_next_is_asked_for_in_its_finishing_write(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    """A connect ends by asking for a delta round (what changed between the import's
+    delta and the subscription's creation was never notified): that request, the import's
+    deltaLink and the lease's renewal are one write, and the round runs next from the
+    state it returned — the two jobs cost three round trips of bookkeeping, not five."""
+    store, commands = counted
+    runs: list[tuple[str, str | None]] = []
+
+    async def job(kind: Job, state: dict[str, Any]) -> Done:
+        runs.append((kind.value, state.get("delta_link")))
+        if kind is Job.CONNECT:
+            return Done(save={"delta_link": "link-import"}, then=Job.ROUND)
+        return Done(save={"delta_link": "link-round"})
+
+    await store.request(CID, "connect", datetime.now(UTC))
+    workers = ConnectionWorkers(store, SyncerSettings(), job)
+    commands.measure()
+    workers.kick(CID)
+    while workers.tracked():
+        await _settle()
+    trips = commands.count()
+
+    assert runs == [("connect", None), ("round", "link-import")]
+    assert trips == 3, Counter(commands.names)  # take, finish + ask, finish (+ release)
+    state = await store.state(CID)
+    assert state is not None and state["delta_link"] == "link-round"
+    assert state["pending"] == {} and state["has_pending"] is False
+    assert state["lease_owner"] is None
+
+
 async def test_a_job_asked_for_again_while_it_ran_still_saves_what_it_returned(
     counted: tuple[SyncerStore, Commands],
 ) -> None:
     store, _ = counted
     runs: list[str | None] = []
 
-    async def job(kind: Any, state: dict[str, Any]) -> dict[str, Any]:
+    async def job(kind: Any, state: dict[str, Any]) -> Done:
         runs.append(state.get("delta_link"))
         if len(runs) == 1:  # a notice asks for another round while this one runs
             await store.request(CID, "round", datetime.now(UTC) + timedelta(seconds=1))
-        return {"delta_link": f"link-{len(runs)}"}
+        return Done(save={"delta_link": f"link-{len(runs)}"})
 
     await store.request(CID, "round", datetime.now(UTC))
     workers = ConnectionWorkers(store, SyncerSettings(), job)

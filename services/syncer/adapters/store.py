@@ -204,33 +204,38 @@ class SyncerStore:
         ttl: timedelta,
         *,
         save: dict[str, Any] | None = None,
+        then: str | None = None,
     ) -> Document | None:
-        """Clears `job` (unless asked for again while it ran) and saves the job's `save`
-        fields in the same write. When it was the only job pending, that also releases the
-        lease and stops the timer waking the connection, in the same round trip, and None
-        is returned; otherwise the state (lease renewed)."""
+        """Clears `job` (unless asked for again while it ran), saves the job's `save`
+        fields and asks for `then` (the job that follows it), all in the same write. When
+        nothing is left pending, that also releases the lease and stops the timer waking
+        the connection, in the same round trip, and None is returned; otherwise the state
+        (lease renewed)."""
         fields = dict(save or {})
-        result = await self.db.sync_state.update_one(
-            {"_id": connection_id, "lease_owner": owner, "pending": {job: requested_at}},
-            {
-                "$set": {
-                    **fields,
-                    "pending": {},
-                    "has_pending": False,
-                    "failures": 0,
-                    "retry_at": None,
-                    "lease_owner": None,
-                    "lease_until": None,
-                }
-            },
-        )
-        if result.matched_count:
-            return None
+        done = {"failures": 0, "retry_at": None}
+        if then is not None:  # something is left pending: the lease stays
+            fields.update({f"pending.{then}": now, "has_pending": True})
+        else:
+            result = await self.db.sync_state.update_one(
+                {"_id": connection_id, "lease_owner": owner, "pending": {job: requested_at}},
+                {
+                    "$set": {
+                        **fields,
+                        **done,
+                        "pending": {},
+                        "has_pending": False,
+                        "lease_owner": None,
+                        "lease_until": None,
+                    }
+                },
+            )
+            if result.matched_count:
+                return None
         doc = await self.db.sync_state.find_one_and_update(
             {"_id": connection_id, f"pending.{job}": requested_at},
             {
                 "$unset": {f"pending.{job}": ""},
-                "$set": {**fields, "failures": 0, "retry_at": None, "lease_until": now + ttl},
+                "$set": {**fields, **done, "lease_until": now + ttl},
             },
             return_document=ReturnDocument.AFTER,
         )
