@@ -6,8 +6,8 @@
 - `calendar_items`: per event, in one document (so a round reads and writes one
   collection): what re-evaluating the window after a roster change needs
   (`domain/kept.py`: a 1:1's allowed fields; of an event with one other person, a keyed
-  hash of their address; of anything else, private ones included, only that it is not a
-  1:1 — never a body, and no subject, time or address of an event that is not a 1:1),
+  hash of their address; of anything else, private ones included, nothing — never a
+  body, and no subject, time or address of an event that is not a 1:1),
   and, once its meeting was published, `published`: the meeting id, its last version,
   content hash and whether it is live (a retracted one stays as a tombstone, so a re-add
   gets a newer version; an item left with neither is deleted).
@@ -452,7 +452,9 @@ class SyncerStore:
         for event_id, kept in put_items.items():
             sets.setdefault(event_id, {}).update(kept)
             unsets[event_id] = {k: "" for k in _KEPT_FIELDS if k not in kept}
-        dropped = sorted(drop_items - set(put_items))
+        # An item the lookup found absent has nothing to drop (an import's events of which
+        # nothing is kept cost no write at all).
+        dropped = sorted(drop_items - set(put_items) - set(absent))
         for event_id in dropped:
             unsets[event_id] = _KEPT_UNSET
         inserts: list[Any] = []

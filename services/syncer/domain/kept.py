@@ -10,8 +10,11 @@
   without keeping their address, the subject or the times; the event is then fetched
   from Graph again;
 - anything else — private, all-day, a series master, three or more people, one person,
-  no times: only that it is not a 1:1 (its id is the document's key). No roster change
-  can make it one; Graph's next change notice for it comes with the whole event again.
+  no times: nothing (`kept_form` is None; an item of it exists only while what was
+  published of it, when it was a 1:1, is kept). No roster change can make it one; Graph's
+  next change notice for it comes with the whole event again. An earlier version kept a
+  marker (`kind: private` / `not_one_on_one`): read as nothing, dropped by the next full
+  round. Keeping nothing also spares an import a write for most of a calendar's events.
 
 The hash key is derived from the token-encryption keys (`TokenCipher`'s keys, so from the
 same settings or vault), one per key id; a kept hash names the key id it was made under,
@@ -35,8 +38,7 @@ HASH_PURPOSE = b"smvue/syncer/calendar-item-address/v1"
 ONE_ON_ONE = "one_on_one"
 CANCELLED = "cancelled"  # a 1:1 cancelled or deleted: kept (and listed) as history
 CANDIDATE = "candidate"  # the user and one other person, not (yet) on the team
-PRIVATE = "private"
-NEVER = "not_one_on_one"  # whatever the roster says
+NEVER = "not_one_on_one"  # an earlier version's marker of "whatever the roster says"
 
 
 @dataclass(frozen=True)
@@ -79,20 +81,19 @@ def kept_form(
     decision: OneOnOne | NotOneOnOne,
     owner_addresses: list[str] | set[str] | frozenset[str] | tuple[str, ...],
     hasher: AddressHasher,
-) -> dict[str, Any]:
-    """The calendar item document's content for this event (its key is the event id)."""
+) -> dict[str, Any] | None:
+    """The calendar item document's content for this event (its key is the event id);
+    None: nothing is kept of it."""
     if isinstance(decision, OneOnOne):
         return {
             "kind": CANCELLED if event.is_cancelled else ONE_ON_ONE,
             "event": allowed_json(event),
         }
-    if decision is NotOneOnOne.PRIVATE:
-        return {"kind": PRIVATE}
     if decision is NotOneOnOne.NOT_A_TEAM_MEMBER:
         owners = {address.lower() for address in owner_addresses}
         [other] = [address for address in people_on(event) if address not in owners]
         return {"kind": CANDIDATE, "other": hasher.kept(other)}
-    return {"kind": NEVER}
+    return None  # private, or no roster can make it a 1:1
 
 
 def allowed_json(event: GraphEvent) -> dict[str, Any]:

@@ -108,7 +108,11 @@ def plan_round(
                 retract(meeting_id, event_id, RemovalReason.DELETED)
                 return
         decision = classify(item, owner_addresses, team)
-        out.store_items[event_id] = kept_form(item, decision, list(owner_addresses), hasher)
+        form = kept_form(item, decision, list(owner_addresses), hasher)
+        if form is None:
+            out.drop_items.add(event_id)  # nothing kept (what was published of it stays)
+        else:
+            out.store_items[event_id] = form
         if not isinstance(decision, OneOnOne):
             retract(meeting_id, event_id, RemovalReason.NO_LONGER_ONE_ON_ONE)
             return
