@@ -145,8 +145,8 @@ class RoundRunner:
             raise
         full = delta_link is None
         items = result.items  # parsed page by page: bodies dropped as each page came
-        plan, absent = await self._plan(state, items, full=full, now=now, window=wanted)
-        await self._apply(state, plan, full=full, cause=cause, absent=absent)
+        plan, absent, left_out = await self._plan(state, items, full=full, now=now, window=wanted)
+        await self._apply(state, plan, cause=cause, absent=absent, left_out=left_out)
         save = {
             "delta_link": result.delta_link,
             "window_start": wanted.start,
@@ -213,10 +213,10 @@ class RoundRunner:
                 )
             else:
                 unchanged.add(event_id)
-        plan, _ = await self._plan(
+        plan, _, _ = await self._plan(
             state, items, full=True, now=datetime.now(UTC), unchanged=unchanged
         )
-        await self._apply(state, plan, full=False, cause=cause)
+        await self._apply(state, plan, cause=cause)  # what it did not look at stays
         return RoundOutcome(len(plan.upserts), len(plan.removals), 0, True)
 
     async def _plan(
@@ -228,16 +228,19 @@ class RoundRunner:
         now: datetime,
         unchanged: set[str] | None = None,
         window: Window | None = None,
-    ) -> tuple[Plan, set[str]]:
-        """The round's plan, and the event ids it names that have no calendar item yet
-        (looked up in the same query: their items can be inserted)."""
+    ) -> tuple[Plan, set[str], set[str]]:
+        """The round's plan; the event ids it names that have no calendar item yet (looked
+        up in the same query: their items can be inserted); and, of a full round, the
+        connection's items it neither keeps nor drops (it did not list them: their kept
+        form goes)."""
         connection_id = str(state["_id"])
         manager_id = str(state["user_id"])
-        # Only the items this round names (and, for a full round, those of the live meetings
-        # it may have to retract): not every meeting ever published. One query: what is
-        # kept of each event and what was published of it come in the same document.
+        # Only the items this round names (a full round: all of the connection's, the
+        # live meetings it may have to retract among them): not every meeting ever
+        # published. One query: what is kept of each event and what was published of it
+        # come in the same document.
         entries = await self._store.entries(
-            connection_id, sorted({item.id for item in items}), live=full
+            connection_id, sorted({item.id for item in items}), every=full
         )
         published: dict[str, Published] = {
             str(held["meeting_id"]): Published(
@@ -294,7 +297,8 @@ class RoundRunner:
             kept_one_on_ones=kept_one_on_ones,
             window=window,
         )
-        return plan, absent
+        left_out = set(entries) - set(plan.store_items) - plan.drop_items if full else set()
+        return plan, absent, left_out
 
     async def _team(self, state: dict[str, Any]) -> dict[str, TeamMemberRef]:
         """The manager's team: the roster copy in the sync state (kept current by the
@@ -312,9 +316,9 @@ class RoundRunner:
         state: dict[str, Any],
         plan: Plan,
         *,
-        full: bool,
         cause: Envelope | None,
         absent: set[str] | None = None,
+        left_out: set[str] | None = None,
     ) -> None:
         connection_id = str(state["_id"])
         out: list[Envelope] = [
@@ -350,8 +354,7 @@ class RoundRunner:
             published=marks,
             put_items=plan.store_items,
             drop_items=plan.drop_items,
-            # the window's whole content was listed: forget everything else
-            keep_only=set(plan.store_items) if full else None,
+            left_out=left_out or (),  # the window's whole content was listed: not these
             forget=plan.forget,
             absent=absent or (),
         )

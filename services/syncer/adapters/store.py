@@ -377,24 +377,18 @@ class SyncerStore:
 
     # calendar items (and what was published of each) --------------------------------------
     async def entries(
-        self, connection_id: str, event_ids: list[str], *, live: bool = False
+        self, connection_id: str, event_ids: list[str], *, every: bool = False
     ) -> dict[str, Document]:
-        """The connection's calendar items of `event_ids` — plus, with `live`, every one
-        whose meeting consumers hold live (a full round looks at those it didn't list) —
-        by event id: what is kept of each and what was published of it. One round trip."""
-        if not live:
-            cursor = self.db.calendar_items.find(
-                {"_id": {"$in": [_item_id(connection_id, e) for e in event_ids]}}
-            )
-            return {str(doc["event_id"]): doc async for doc in cursor}
-        # A full round lists (nearly) all of the connection's items anyway: every item of
-        # the connection in one indexed query, the others left out here — not an `$or`.
-        named = set(event_ids)
-        return {
-            str(doc["event_id"]): doc
-            async for doc in self.db.calendar_items.find({"connection_id": connection_id})
-            if doc["event_id"] in named or (doc.get("published") or {}).get("live") is True
-        }
+        """The connection's calendar items of `event_ids` — or, with `every`, all of the
+        connection's items (a full round: it lists nearly all of them anyway, and looks at
+        the live ones it did not list) — by event id: what is kept of each and what was
+        published of it. One round trip, by `_id` or by the `connection_id` index."""
+        query = (
+            {"connection_id": connection_id}
+            if every
+            else {"_id": {"$in": [_item_id(connection_id, e) for e in event_ids]}}
+        )
+        return {str(doc["event_id"]): doc async for doc in self.db.calendar_items.find(query)}
 
     async def items(self, connection_id: str) -> list[Document]:
         """Every calendar item the connection keeps (a roster re-evaluation reads them)."""
@@ -423,19 +417,19 @@ class SyncerStore:
         published: list[tuple[str, str, int, str | None, bool]],
         put_items: dict[str, dict[str, Any]],
         drop_items: set[str],
-        keep_only: set[str] | None = None,
+        left_out: Collection[str] = (),
         forget: Collection[str] = (),
         absent: Collection[str] = (),
     ) -> None:
         """A round's effects in one ordered bulk write on `calendar_items` (pymongo sends
         one command per run of one kind: a full round's clean-up of what it did not list
-        — a delete and an update —, the inserts, the updates, the deletes of what they
-        left empty — an import's is 3 commands): the published versions (meeting id,
-        event id, version, hash or None for a tombstone, kept as cancelled); the kept
-        items (put, drop, and with `keep_only` drop every other item of the connection but
-        the cancelled 1:1s kept as history); `forget`: meetings no longer followed
-        (consumers keep them as they are). An item without a kept form or a publication is
-        deleted.
+        — a delete and an update, when there is any —, the inserts, the updates, the
+        deletes of what they left empty — an import's is 1 command): the published
+        versions (meeting id, event id, version, hash or None for a tombstone, kept as
+        cancelled); the kept items (put, drop, and `left_out`: the connection's items a full
+        round found but did not list, whose kept form goes — the cancelled 1:1s kept as
+        history stay); `forget`: meetings no longer followed (consumers keep them as they
+        are). An item without a kept form or a publication is deleted.
 
         `absent`: event ids the round looked up and found no item for (an import: all of
         them). Their items are inserted, not upserted: SecantusDB inserts a document in
@@ -482,14 +476,13 @@ class SyncerStore:
             for e in dropped
         ]
         first: list[Any] = []
-        if keep_only is not None:
-            # The clean-up of what the full round did not list comes first, so it looks
-            # only at the items that were there before this write (an import's: none): it
-            # deletes those that would be left with neither a kept form nor a publication
-            # and takes the kept form off the others, the cancelled 1:1s kept as history.
-            # An item a write below publishes again is written by an upsert, so it is the
-            # same document either way (nothing but its kept form and publication).
-            others = {"connection_id": connection_id, "event_id": {"$nin": sorted(keep_only)}}
+        if left_out:
+            # The clean-up of what the full round did not list comes first: it deletes the
+            # items that would be left with neither a kept form nor a publication and takes
+            # the kept form off the others, the cancelled 1:1s kept as history. An item a
+            # write below publishes again is written by an upsert, so it is the same
+            # document either way (nothing but its kept form and publication).
+            others = {"_id": {"$in": sorted(_item_id(connection_id, e) for e in left_out)}}
             first.append(
                 DeleteMany(
                     {**others, "kind": {"$ne": "cancelled"}, "published": {"$exists": False}}
