@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import uvicorn
 
 from benchmarks.harness import EMULATOR_KEEP_ALIVE_SECONDS, client_limits, records_handled
@@ -38,3 +40,13 @@ def test_records_handled_is_read_from_the_services_metrics_for_that_service_and_
     assert records_handled(exposition, "projector", "smvue.calendar.meetings.v1") == 240
     assert records_handled(exposition, "projector", "smvue.calendar.connections.v1") == 3
     assert records_handled(exposition, "syncer", "smvue.calendar.meetings.v1") == 0
+
+
+def test_the_import_observer_counts_at_once_when_the_projector_may_be_done() -> None:
+    # Between its spaced-out counts of the read model (SecantusDB reads every document it
+    # counts), the projector's handled records say when the end may have come.
+    count_due = importlib.import_module("benchmarks.import").count_due
+    assert not count_due(handled=139, expected=140, handled_at_last_count=-1)
+    assert count_due(handled=140, expected=140, handled_at_last_count=-1)
+    assert not count_due(handled=140, expected=140, handled_at_last_count=140)  # counted
+    assert count_due(handled=141, expected=140, handled_at_last_count=140)  # more since
