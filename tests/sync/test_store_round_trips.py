@@ -159,7 +159,7 @@ async def test_no_filter_of_a_job_a_round_or_a_record_makes_the_local_server_sca
 ) -> None:
     """SecantusDB answers a filter with a top-level `$or` (`$and`, `$nor`, `$expr`) by
     scanning the whole collection, even beside an `_id` (at 40,000 calendar items an
-    import's lookup took 818 ms instead of 12: `benchmarks/query_shapes.py`). None of what
+    import's lookup took 1.1 s instead of 13 ms: `benchmarks/query_shapes.py`). None of what
     runs per connection, per job or per Kafka record sends one: an import and a change,
     taking, renewing, finishing and releasing a job's lease, a change notice (asked for,
     coalesced, and taking the lease in the request), a roster copy, a re-evaluation's
