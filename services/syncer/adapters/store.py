@@ -19,9 +19,9 @@
 
 Round trips are counted (tests/sync/test_store_round_trips.py): a round writes its
 published versions and its calendar items as one bulk write, looks up only the items the
-round's pages name (plus the live ones for a full round) in one query,
+round's pages name (a full round: all of the connection's, by its index) in one query,
 and a job costs one write to take it (lease + state) and one to finish it (which also
-saves what the job returns: a round's deltaLink).
+saves what the job returns — a round's deltaLink — and asks for the job that follows).
 """
 
 from __future__ import annotations
