@@ -5,6 +5,7 @@ change notice each cost a fixed, small number of commands — not one or two per
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -242,11 +243,7 @@ async def test_a_job_costs_two_round_trips_of_bookkeeping(
 
     await store.request(CID, "round", datetime.now(UTC))
     workers = ConnectionWorkers(store, SyncerSettings(), job)
-    commands.measure()
-    workers.kick(CID)
-    while workers.tracked():
-        await _settle()
-    trips = commands.count()
+    trips = await kicked(workers, commands)
 
     assert ran == ["round"]
     assert trips == 2, Counter(commands.names)  # take (lease + state), finish (+ release)
@@ -307,11 +304,7 @@ async def test_what_a_job_returns_is_saved_by_its_finishing_write(
 
     await store.request(CID, "round", datetime.now(UTC))
     workers = ConnectionWorkers(store, SyncerSettings(), job)
-    commands.measure()
-    workers.kick(CID)
-    while workers.tracked():
-        await _settle()
-    trips = commands.count()
+    trips = await kicked(workers, commands)
 
     assert trips == 2, Counter(commands.names)  # take, finish (+ release + the job's state)
     state = await store.state(CID)
@@ -338,11 +331,7 @@ async def test_the_job_a_job_asks_for_next_is_asked_for_in_its_finishing_write(
 
     await store.request(CID, "connect", datetime.now(UTC))
     workers = ConnectionWorkers(store, SyncerSettings(), job)
-    commands.measure()
-    workers.kick(CID)
-    while workers.tracked():
-        await _settle()
-    trips = commands.count()
+    trips = await kicked(workers, commands)
 
     assert runs == [("connect", None), ("round", "link-import")]
     assert trips == 3, Counter(commands.names)  # take, finish + ask, finish (+ release)
@@ -367,8 +356,7 @@ async def test_a_job_asked_for_again_while_it_ran_still_saves_what_it_returned(
     await store.request(CID, "round", datetime.now(UTC))
     workers = ConnectionWorkers(store, SyncerSettings(), job)
     workers.kick(CID)
-    while workers.tracked():
-        await _settle()
+    await until_idle(workers)
 
     assert runs == [None, "link-1"]  # the second round starts from the first one's link
     state = await store.state(CID)
@@ -472,8 +460,7 @@ async def test_a_round_asked_for_while_the_lease_is_free_takes_it_in_the_request
     assert taken is not None and taken["lease_owner"] == workers.owner
     assert abs(taken["round_started_at"] - now) < timedelta(milliseconds=1)
     workers.start(CID, taken)
-    while workers.tracked():
-        await _settle()
+    await until_idle(workers)
     trips = commands.count()
 
     assert ran == ["round"]
@@ -510,17 +497,24 @@ async def test_a_worker_given_a_stale_lease_takes_it_again_before_working(
     assert taken is not None
     await store.set_state(CID, lease_owner="another", lease_until=datetime.now(UTC) + ttl)
     workers.start(CID, taken)
-    while workers.tracked():
-        await _settle()
+    await until_idle(workers)
     assert ran == []  # the other instance holds it: this one did nothing
     state = await store.state(CID)
     assert state is not None and "round" in state["pending"]
 
 
-async def _settle() -> None:
-    import asyncio
+async def until_idle(workers: ConnectionWorkers) -> None:
+    """Until the workers hold no task and no wake-up for any connection."""
+    while workers.tracked():
+        await asyncio.sleep(0.01)
 
-    await asyncio.sleep(0.01)
+
+async def kicked(workers: ConnectionWorkers, commands: Commands) -> int:
+    """Kicks the connection's worker and counts the round trips until it is idle."""
+    commands.measure()
+    workers.kick(CID)
+    await until_idle(workers)
+    return commands.count()
 
 
 async def test_an_item_keeps_its_publication_when_what_is_kept_of_it_goes(

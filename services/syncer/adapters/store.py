@@ -59,9 +59,14 @@ def _not_after(moment: datetime) -> dict[str, Any]:
     return {"$not": {"$gt": moment}}
 
 
+def _below(value: Any) -> dict[str, Any]:
+    """A field's condition: unset, None, or less than `value`."""
+    return {"$not": {"$gte": value}}
+
+
 def _lease_free(now: datetime) -> dict[str, Any]:
     """Nobody's lease (released, never taken, or run out)."""
-    return {"lease_until": {"$not": {"$gte": now}}}
+    return {"lease_until": _below(now)}
 
 
 class SyncerStore:
@@ -535,7 +540,7 @@ class SyncerStore:
                         upsert=True,
                     )
                 )
-                older = {"published.version": {"$not": {"$gte": publication["version"]}}}
+                older = {"published.version": _below(publication["version"])}
                 ops.append(UpdateOne({**item, **older}, {"$set": {"published": publication}}))
             await self.db.calendar_items.bulk_write(ops, ordered=True)
             await self.db.published.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
@@ -569,7 +574,7 @@ class SyncerStore:
         has a newer copy or doesn't exist. Written after `put_roster`: a state's copy is
         never newer than `rosters`, and once the state exists every newer roster reaches it."""
         await self.db.sync_state.update_one(
-            {"_id": connection_id, "roster_version": {"$not": {"$gte": version}}},
+            {"_id": connection_id, "roster_version": _below(version)},
             {"$set": {"roster": members, "roster_version": version}},
         )
 
