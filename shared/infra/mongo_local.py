@@ -1,8 +1,10 @@
 """SecantusDB (the MongoDB wire protocol on WiredTiger), detached on loopback, data kept.
 
-It ships as a Python package (the `local` extra), so it runs from this environment's
-`secantusd-py`. An empty config file is passed so a `~/.secantus/secantusd.toml` on the
-developer's machine cannot change how the project's server behaves.
+It ships as a Python package (the `local` extra), so it runs from this environment:
+`shared/infra/secantus_server.py` is its `secantusd-py` with one fix (its findAndModify
+scanned the whole collection, ADR 0002). An empty config file is passed so a
+`~/.secantus/secantusd.toml` on the developer's machine cannot change how the project's
+server behaves.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class LocalMongo:
         config.write_text("# Settings are passed as flags by shared/infra/mongo_local.py.\n")
         start_detached(
             [
-                _server(),
+                *_server(),
                 "--config",
                 str(config),
                 "--host",
@@ -116,10 +118,10 @@ class LocalMongo:
         kill_hard(self.pid_file, owner=self.home)
 
 
-def _server() -> str:
-    candidate = Path(sys.executable).parent / "secantusd-py"
-    if not candidate.exists():
+def _server() -> list[str]:
+    """The server's command: `secantusd-py` as `shared/infra/secantus_server.py` runs it."""
+    if not (Path(sys.executable).parent / "secantusd-py").exists():
         raise MongoStartError(
             "SecantusDB is not installed in this environment: run `uv sync --extra local`"
         )
-    return str(candidate)
+    return [sys.executable, "-m", "shared.infra.secantus_server"]
