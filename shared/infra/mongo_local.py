@@ -76,6 +76,9 @@ class LocalMongo:
                 CACHE_SIZE,
                 "--log-level",
                 "WARNING",
+                # No replica-set advertisement, so no oplog: nothing here reads one (no
+                # change streams, no transactions), and each write costs 20% less (ADR 0002).
+                "--standalone",
             ],
             self.log_file,
             self.pid_file,
