@@ -361,7 +361,9 @@ async def services(
     scratch: Path,
     extra_env: Mapping[str, str] | None = None,
 ) -> Any:
-    """The named services as processes, ready; stopped (SIGTERM) at the end."""
+    """The named services as processes, ready; stopped (SIGTERM) at the end. When the
+    benchmark fails inside (a connect refused, an import that never ends), each service's
+    log tail goes to stderr first: the scratch folder holding the logs goes with the run."""
     running = {name: ServiceProcess(name, settings, scratch, extra_env) for name in names}
     try:
         for process in running.values():
@@ -369,6 +371,10 @@ async def services(
         for process in running.values():
             await process.wait_ready()
         yield running
+    except Exception:
+        for process in running.values():
+            print(f"--- {process.name}\n{log_tail(process.log_path)}", file=sys.stderr)
+        raise
     finally:
         for process in running.values():
             process.stop()
