@@ -42,28 +42,3 @@ async def test_graph_calls_cost_no_identity_requests_while_the_token_is_valid(
 
 def _has(subject: str) -> Callable[[list[Doc]], bool]:
     return lambda docs: subject in subjects(docs)
-
-
-async def test_a_connect_fetches_no_openid_configuration_once_the_ingress_has_one(
-    world: World,
-) -> None:
-    """The ingress borrows its MSAL applications from a pool too: a connect's two steps
-    (authorize, code redemption) each built one, and each build fetched the authority's
-    OpenID configuration — two identity-platform requests per connect besides the token
-    request, hundreds when many people connect at once."""
-    ann, bob = world.cloud.manager, world.cloud.member
-    await world.roster("ann", bob.mail, version=1)
-    first = await connect_user(world.emulator, world.settings, "ann", ann.mail)
-    assert first.status == "connected"
-    log = world.emulator.state.request_log
-    log.clear()
-    for _ in range(2):  # connecting again, as a person who reconnects does
-        again = await connect_user(world.emulator, world.settings, "ann", ann.mail)
-        assert again.status == "connected"
-    records = list(log.records)
-    discovery = [r.path for r in records if r.path.endswith("/openid-configuration")]
-    tokens = [r.path for r in records if r.method == "POST" and r.path.endswith("/token")]
-    assert len(tokens) >= 2  # both codes were redeemed
-    # Before: 2 per connect (4 here). A second application in the syncer's own pool (two
-    # token fetches at once there) would be the one left.
-    assert len(discovery) <= 1, discovery

@@ -28,7 +28,6 @@ from shared.contracts.connections import ConnectionState, connection_id_for
 from shared.contracts.user_errors import UserErrorCode
 from shared.credentials.vault import TokenVault
 from shared.identity.msal_app import confidential_client, http_session
-from shared.identity.token_source import AppPool
 from shared.messaging.publisher import Publisher
 from shared.observability.logging import get_logger
 from shared.settings import Settings
@@ -68,10 +67,6 @@ class ConnectHandlers:
 
     def __post_init__(self) -> None:
         self._session = http_session(self.settings)
-        # Built once, borrowed per call: building an MSAL application fetches the
-        # authority's OpenID configuration, a request to the identity platform (two per
-        # connect when each step built its own).
-        self.apps = AppPool(lambda: confidential_client(self.settings, None, self._session))
 
     def close(self) -> None:
         self._session.close()
@@ -164,27 +159,29 @@ class ConnectHandlers:
     # MSAL is synchronous and does HTTP (even its constructor discovers the authority):
     # these run in worker threads, never on the event loop.
     def _initiate(self) -> dict[str, Any]:
-        with self.apps.borrowed(msal.SerializableTokenCache()) as app:
-            flow: dict[str, Any] = app.initiate_auth_code_flow(
-                self.settings.oauth_scopes,
-                redirect_uri=self.settings.oauth_redirect_uri,
-                response_mode="query",
-            )
+        app = confidential_client(self.settings, session=self._session)
+        flow: dict[str, Any] = app.initiate_auth_code_flow(
+            self.settings.oauth_scopes,
+            redirect_uri=self.settings.oauth_redirect_uri,
+            response_mode="query",
+        )
         return flow
 
     def _redeem(
         self, cache: msal.SerializableTokenCache, flow: dict[str, Any], params: dict[str, str]
     ) -> dict[str, Any]:
-        """The code for tokens; MSAL adds them to `cache` (the borrowed application's cache
-        for this call only)."""
-        with self.apps.borrowed(cache) as app:
-            result: dict[str, Any] = app.acquire_token_by_auth_code_flow(flow, params)
+        app = confidential_client(self.settings, cache, self._session)
+        result: dict[str, Any] = app.acquire_token_by_auth_code_flow(flow, params)
         return result
 
     async def _failed(self, pending: PendingFlow, code: UserErrorCode, detail: str) -> str:
         snapshot = await self.registry.attempt_failed(pending.user_id, code)
         await self.events.publish("attempt_failed", snapshot, detail=detail)
-        log.info("calendar connect failed", user_id=pending.user_id, code=code.value)
+        # A warning with its reason (our own words or the OAuth error code, never a secret):
+        # an operator asked why someone could not connect finds it here.
+        log.warning(
+            "calendar connect failed", user_id=pending.user_id, code=code.value, reason=detail
+        )
         return return_redirect(pending.return_url, error=code)
 
     async def disconnect(self, user_id: str, command_id: str | None) -> str:
