@@ -256,8 +256,7 @@ async def _load(
             for event_id in [m.singles[n]]
         ]
     )
-    people = cloud.people()
-    as_person = {m.user_id: cloud.person_headers(m) for m in boxes}
+    clients = {m.user_id: cloud.graph(m) for m in boxes}
     failures: list[str] = []
 
     async def observe() -> None:
@@ -275,10 +274,8 @@ async def _load(
     async def change(mailbox: Mailbox, event_id: str, meeting_id: str, n: int) -> None:
         subject = f"renamed {n}"
         try:
-            answer = await people.patch(
-                f"/v1.0/me/events/{event_id}",
-                json={"subject": subject},
-                headers=as_person[mailbox.user_id],
+            answer = await clients[mailbox.user_id].patch(
+                f"/v1.0/me/events/{event_id}", json={"subject": subject}
             )
             answer.raise_for_status()
         except httpx.HTTPError as exc:  # counted and reported, never silently dropped
@@ -323,7 +320,8 @@ async def _load(
         outstanding.clear()
         await observer
     finally:
-        await people.aclose()
+        for client in clients.values():
+            await client.aclose()
     for failure in sorted(set(failures)):
         print(f"PATCH failed: {failure}", file=sys.stderr)
     return latencies, sent - len(failures), len(failures), backlog, backlog_end, missing, wall

@@ -474,28 +474,15 @@ class Cloud:
         )
         return minted
 
-    def person_headers(self, mailbox: Mailbox) -> dict[str, str]:
-        """What a request as the person carries: their token, and immutable ids, as the
-        system reads them (ADR 0015), so the ids match the read model's."""
-        return {
+    def graph(self, mailbox: Mailbox) -> httpx.AsyncClient:
+        """A plain HTTP client acting as the person (or as the Graph floor's reader). It
+        reads immutable ids, as the system does (ADR 0015), so its ids match the read model's."""
+        headers = {
             "Authorization": f"Bearer {self.token(mailbox)}",
             "Prefer": 'IdType="ImmutableId"',
         }
-
-    def graph(self, mailbox: Mailbox) -> httpx.AsyncClient:
-        """A plain HTTP client acting as the person (or as the Graph floor's reader)."""
         return self.emulator.client(  # type: ignore[no-any-return]
-            headers=self.person_headers(mailbox), timeout=60.0, limits=client_limits()
-        )
-
-    def people(self) -> httpx.AsyncClient:
-        """One client for many people's requests, each request carrying its person's
-        `person_headers`: at a steady load its connections stay in use. A client per
-        person idles out between that person's changes (one every 4 s at 50 changes/s
-        over 200 mailboxes), so every change paid a new TLS handshake, on the same two
-        cores as the system measured."""
-        return self.emulator.client(  # type: ignore[no-any-return]
-            timeout=60.0, limits=client_limits()
+            headers=headers, timeout=60.0, limits=client_limits()
         )
 
 
