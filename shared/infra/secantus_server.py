@@ -12,8 +12,9 @@ the syncer takes and every connection card change is a findAndModify.
 
 The fix narrows the candidates of a filter that has a top-level operator beside an `_id`
 to the documents that `_id` names. It is exact, not a heuristic: a filter's top-level
-fields are a conjunction, so a document it matches has that `_id`; and every write path
-still tests each candidate against the whole filter (`matches`). A filter with a collation
+fields are a conjunction, so a document it matches has that `_id`; and every caller of
+the routing (the write paths, and `find`, which uses it too) still tests each candidate
+against the whole filter (`matches`). A filter with a collation
 is left as it is (under a collation an `_id` string may match more than itself), as is any
 filter the server can already route. Remove this module when SecantusDB routes such
 filters itself: `tests/infra/test_secantus_server.py` fails once the fix is no longer needed.

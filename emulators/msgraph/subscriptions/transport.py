@@ -16,8 +16,8 @@ def outbound_client(verify: bool | str, timeout: float) -> httpx.AsyncClient:
 @functools.cache
 def _trust(verify: bool | str) -> ssl.SSLContext | bool:
     """One TLS context per setting, shared by every outbound client: each subscription's
-    validation builds a client, and a context is ~60 ms of CPU to build (the system trust
-    store is read each time); 200 subscriptions at once spent seconds of it."""
+    validation builds a client, and a context is ~60 ms of CPU to build (its CA bundle is
+    read each time); 200 subscriptions at once spent seconds of it."""
     if isinstance(verify, str):
         return ssl.create_default_context(cafile=verify)
     return httpx.create_ssl_context() if verify else False
