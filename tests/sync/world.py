@@ -22,6 +22,7 @@ from shared.messaging.publisher import KafkaPublisher
 from shared.settings import Settings
 from tests.fixtures.connect import Cloud
 from tests.fixtures.emulator import RunningEmulator
+from tests.fixtures.waiting import eventually
 
 Doc = dict[str, Any]
 
@@ -100,6 +101,18 @@ class World:
             return [doc async for doc in db[collection].find(query or {})]
         finally:
             await mongo.close()
+
+    async def idle(self, user_id: str, timeout: float = 30) -> None:
+        """Waits until the syncer has nothing pending for the person's connection: the
+        connect job's import, subscription and follow-up delta round are all done, so
+        what changes in Outlook from here on reaches the syncer only by a notification
+        (or a Sync Now)."""
+        query = {"_id": connection_id_for(user_id)}
+        await eventually(
+            lambda: self.mongo_docs("sync_state", query),
+            lambda states: bool(states) and states[0].get("has_pending") is False,
+            timeout=timeout,
+        )
 
     async def one_on_ones(self, manager: str) -> list[Doc]:
         """The projector's read model: the manager's live 1:1s, by start."""
