@@ -363,6 +363,57 @@ async def test_a_job_asked_for_again_while_it_ran_still_saves_what_it_returned(
     assert state is not None and state["delta_link"] == "link-2"
 
 
+async def test_finishing_a_job_asked_for_again_while_it_ran_is_one_write(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    """Under load a change notice often asks for a round while one runs: that round's
+    finish still saves, keeps the new ask and renews the lease in one write (it took
+    three: the release and the clear, each refused, then the save)."""
+    store, commands = counted
+    runs = 0
+
+    async def job(kind: Any, state: dict[str, Any]) -> Done:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            await store.request(CID, "round", datetime.now(UTC) + timedelta(seconds=1))
+        return Done(save={"delta_link": f"link-{runs}", "last_round": {"kind": "$x"}})
+
+    await store.request(CID, "round", datetime.now(UTC))
+    workers = ConnectionWorkers(store, SyncerSettings(), job)
+    trips = await kicked(workers, commands)
+
+    assert runs == 2
+    # take, the notice's ask, finish (+ save + renew), finish (+ save + release)
+    assert trips == 4, Counter(commands.names)
+    state = await store.state(CID)
+    assert state is not None and state["delta_link"] == "link-2"
+    assert state["last_round"] == {"kind": "$x"}  # saved as given, not read as a field path
+    assert state["pending"] == {} and state["has_pending"] is False
+    assert state["lease_owner"] is None and state["lease_until"] is None
+
+
+async def test_finishing_leaves_a_lease_another_instance_took_alone(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    """This instance stalled past its lease and another took the connection: the late
+    finish clears its own job but neither releases nor renews the other's lease."""
+    store, _ = counted
+    now = datetime.now(UTC)
+    ttl = timedelta(seconds=30)
+    await store.request(CID, "round", now)
+    mine = await store.take(CID, "me", now, ttl)
+    assert mine is not None
+    later = now + ttl + timedelta(seconds=1)
+    theirs = await store.take(CID, "other", later, ttl)
+    assert theirs is not None
+    late = later + timedelta(seconds=2)
+    left = await store.finish(CID, "round", mine["pending"]["round"], "me", late, ttl)
+    assert left is not None and left["lease_owner"] == "other"
+    assert left["lease_until"] == theirs["lease_until"]
+    assert left["pending"] == {}
+
+
 async def test_the_watchdog_looks_in_three_queries_whatever_the_number_of_connections(
     counted: tuple[SyncerStore, Commands],
 ) -> None:

@@ -211,46 +211,64 @@ class SyncerStore:
         save: dict[str, Any] | None = None,
         then: str | None = None,
     ) -> Document | None:
-        """Clears `job` (unless asked for again while it ran), saves the job's `save`
-        fields and asks for `then` (the job that follows it), all in the same write. When
-        nothing is left pending, that also releases the lease and stops the timer waking
-        the connection, in the same round trip, and None is returned; otherwise the state
-        (lease renewed)."""
-        fields = dict(save or {})
-        done = {"failures": 0, "retry_at": None}
-        if then is not None:  # something is left pending: the lease stays
-            fields.update({f"pending.{then}": now, "has_pending": True})
-        else:
-            result = await self.db.sync_state.update_one(
-                {"_id": connection_id, "lease_owner": owner, "pending": {job: requested_at}},
-                {
-                    "$set": {
-                        **fields,
-                        **done,
-                        "pending": {},
-                        "has_pending": False,
-                        "lease_owner": None,
-                        "lease_until": None,
-                    }
+        """One write (an update pipeline): clears `job` unless it was asked for again
+        while it ran, saves the job's `save` fields (top-level ones), asks for `then` (the
+        job that follows it) and resets the retry count. If nothing is left pending, it
+        releases our lease — which also stops the timer waking the connection — and None
+        is returned; otherwise our lease is renewed and the state returned. A lease another
+        instance took meanwhile is left as it is (the state is returned: not ours)."""
+        ask = {then: {"$literal": now}} if then is not None else {}
+        left = {  # `pending` without `job` as it was asked for when the job was taken
+            "$filter": {
+                "input": {"$objectToArray": {"$ifNull": ["$pending", {}]}},
+                "cond": {
+                    "$not": [
+                        {
+                            "$and": [
+                                {"$eq": ["$$this.k", job]},
+                                {"$eq": ["$$this.v", {"$literal": requested_at}]},
+                            ]
+                        }
+                    ]
                 },
-            )
-            if result.matched_count:
-                return None
-        doc = await self.db.sync_state.find_one_and_update(
-            {"_id": connection_id, f"pending.{job}": requested_at},
+            }
+        }
+        ours = {"$eq": ["$lease_owner", owner]}
+        pipeline = [
             {
-                "$unset": {f"pending.{job}": ""},
-                "$set": {**fields, **done, "lease_until": now + ttl},
+                "$set": {
+                    **{name: {"$literal": value} for name, value in (save or {}).items()},
+                    "failures": 0,
+                    "retry_at": None,
+                    "pending": {"$mergeObjects": [{"$arrayToObject": left}, ask]},
+                }
             },
-            return_document=ReturnDocument.AFTER,
+            {"$set": {"has_pending": {"$ne": ["$pending", {}]}}},
+            {
+                "$set": {
+                    "lease_until": {
+                        "$cond": [
+                            ours,
+                            {"$cond": ["$has_pending", {"$literal": now + ttl}, None]},
+                            "$lease_until",
+                        ]
+                    },
+                    "lease_owner": {
+                        "$cond": [
+                            {"$and": [ours, {"$not": ["$has_pending"]}]},
+                            None,
+                            "$lease_owner",
+                        ]
+                    },
+                }
+            },
+        ]
+        doc = await self.db.sync_state.find_one_and_update(
+            {"_id": connection_id}, pipeline, return_document=ReturnDocument.AFTER
         )
-        if doc is not None:
-            return doc
-        if fields:  # asked for again while it ran: it runs again, from what this one saved
-            return await self.db.sync_state.find_one_and_update(
-                {"_id": connection_id}, {"$set": fields}, return_document=ReturnDocument.AFTER
-            )
-        return await self.state(connection_id)
+        if doc is None or (not doc.get("has_pending") and doc.get("lease_owner") is None):
+            return None  # nothing left to do (the lease released, if it was ours)
+        return doc
 
     async def done(self, connection_id: str, job: str, requested_at: Any) -> None:
         """Clears `job` unless it was asked for again while it ran (then it runs again)."""
