@@ -234,7 +234,7 @@ class SyncerStore:
             }
         }
         ours = {"$eq": ["$lease_owner", owner]}
-        pipeline = [
+        pipeline: list[dict[str, Any]] = [
             {
                 "$set": {
                     **{name: {"$literal": value} for name, value in (save or {}).items()},
