@@ -237,6 +237,11 @@ class ConnectionWorkers:
         done: Done | None = None,
     ) -> dict[str, Any] | None:
         done = done or Done()
+        # The finishing write reads the state as it leaves it: every ask this worker was
+        # kicked for so far (each written before its kick) is in it, so none needs a look
+        # of its own after the job; a kick from here on marks it again.
+        asked_again = connection_id in self._again
+        self._again.discard(connection_id)
         return await self._store.finish(
             connection_id,
             job.value,
@@ -246,6 +251,7 @@ class ConnectionWorkers:
             ttl,
             save=dict(done.save),
             then=done.then.value if done.then else None,
+            asked_again=asked_again,
         )
 
     async def _under_lease(

@@ -210,13 +210,35 @@ class SyncerStore:
         *,
         save: dict[str, Any] | None = None,
         then: str | None = None,
+        asked_again: bool = False,
     ) -> Document | None:
-        """One write (an update pipeline): clears `job` unless it was asked for again
-        while it ran, saves the job's `save` fields (top-level ones), asks for `then` (the
-        job that follows it) and resets the retry count. If nothing is left pending, it
-        releases our lease — which also stops the timer waking the connection — and None
-        is returned; otherwise our lease is renewed and the state returned. A lease another
-        instance took meanwhile is left as it is (the state is returned: not ours)."""
+        """Clears `job` unless it was asked for again while it ran, saves the job's `save`
+        fields (top-level ones), asks for `then` (the job that follows it) and resets the
+        retry count, in one write. If nothing is left pending, that releases our lease —
+        which also stops the timer waking the connection — and None is returned; otherwise
+        our lease is renewed and the state returned. A lease another instance took
+        meanwhile is left as it is (the state is returned: not ours).
+
+        The usual finish — nothing asked for since — is a plain conditional update; when
+        it doesn't match, or with `then` or `asked_again` (the worker heard of a new ask
+        while the job ran), an update pipeline that also returns the state: one write
+        either way, two when an ask came by another instance unheard."""
+        fields = {**(save or {}), "failures": 0, "retry_at": None}
+        if then is None and not asked_again:
+            released = await self.db.sync_state.update_one(
+                {"_id": connection_id, "lease_owner": owner, "pending": {job: requested_at}},
+                {
+                    "$set": {
+                        **fields,
+                        "pending": {},
+                        "has_pending": False,
+                        "lease_owner": None,
+                        "lease_until": None,
+                    }
+                },
+            )
+            if released.matched_count:
+                return None
         ask = {then: {"$literal": now}} if then is not None else {}
         left = {  # `pending` without `job` as it was asked for when the job was taken
             "$filter": {
@@ -237,9 +259,7 @@ class SyncerStore:
         pipeline: list[dict[str, Any]] = [
             {
                 "$set": {
-                    **{name: {"$literal": value} for name, value in (save or {}).items()},
-                    "failures": 0,
-                    "retry_at": None,
+                    **{name: {"$literal": value} for name, value in fields.items()},
                     "pending": {"$mergeObjects": [{"$arrayToObject": left}, ask]},
                 }
             },
