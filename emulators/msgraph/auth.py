@@ -16,8 +16,10 @@ class AccessTokenVerifier(Protocol):
         ...
 
 
-def require_principal(request: Request) -> Principal:
-    """Use as `principal: Principal = Depends(require_principal)` on every Graph route."""
+async def require_principal(request: Request) -> Principal:
+    """Use as `principal: Principal = Depends(require_principal)` on every Graph route.
+    Async so that FastAPI runs it on the event loop: a plain `def` dependency costs every
+    request a hop to its thread pool and back."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached

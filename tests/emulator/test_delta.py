@@ -3,12 +3,14 @@ a deltaLink, incremental rounds, @removed, expiry, series expansion with excepti
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
 from emulators.msgraph import persistence
+from emulators.msgraph.calendar.delta import Round, SyncStateGone
 from emulators.msgraph.state import EmulatorState
 from tests.emulator.calendar_fixtures import (
     BODY_MARKER,
@@ -300,3 +302,57 @@ async def test_an_exception_changes_when_its_series_does(
     changes, _, _ = await full_round(client, headers, path(delta_link))
     assert {c["id"] for c in changes} == {items[0]["id"], items[1]["id"]}
     assert {c["sensitivity"] for c in changes} == {"private"}
+
+
+WINDOW_2030 = (datetime(2030, 3, 1, tzinfo=UTC), datetime(2030, 4, 1, tzinfo=UTC))
+
+
+def _token(round_: Round) -> str:
+    return round_.delta_token
+
+
+async def test_a_mailbox_keeps_its_newest_sync_states_and_no_one_elses_are_evicted(
+    state: EmulatorState, seed: Seed
+) -> None:
+    engine = state.calendar_delta
+    engine.max_states_per_mailbox = 3
+    window = WINDOW_2030
+    bobs = _token(engine.start_round(seed.bob.id, window=window, delta_token=None, page_size=10)[0])
+    anns = [
+        _token(engine.start_round(seed.ann.id, window=window, delta_token=None, page_size=10)[0])
+        for _ in range(4)
+    ]
+    with pytest.raises(SyncStateGone):  # the oldest of four: evicted
+        engine.start_round(seed.ann.id, window=None, delta_token=anns[0], page_size=10)
+    # The next one still opens (which adds a state: the next oldest goes in its turn).
+    engine.start_round(seed.ann.id, window=None, delta_token=anns[1], page_size=10)
+    engine.start_round(seed.bob.id, window=None, delta_token=bobs, page_size=10)
+
+
+async def test_expired_sync_states_go_and_pruning_looks_only_at_what_it_drops(
+    state: EmulatorState, seed: Seed
+) -> None:
+    """A delta request used to test the age of every state of every mailbox (a scan that
+    grew through a load test); states are kept in the order issued, so pruning stops at
+    the first one young enough."""
+    engine = state.calendar_delta
+    window = WINDOW_2030
+    old = _token(engine.start_round(seed.ann.id, window=window, delta_token=None, page_size=10)[0])
+    state.clock.advance(state.calendars.delta_token_max_age + timedelta(minutes=1))
+    young = [
+        _token(engine.start_round(seed.bob.id, window=window, delta_token=None, page_size=10)[0])
+        for _ in range(50)
+    ]
+    with pytest.raises(SyncStateGone):
+        engine.start_round(seed.ann.id, window=None, delta_token=old, page_size=10)
+
+    looked: list[datetime] = []
+    real = state.clock.now
+
+    def now() -> datetime:
+        looked.append(real())
+        return looked[-1]
+
+    state.clock.now = now  # type: ignore[method-assign]
+    engine.start_round(seed.bob.id, window=None, delta_token=young[-1], page_size=10)
+    assert len(looked) <= 4, len(looked)  # not one per state kept

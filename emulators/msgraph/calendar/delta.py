@@ -20,6 +20,7 @@ sealed by `TokenCodec` and name a state. States older than `store.delta_token_ma
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -114,8 +115,12 @@ class DeltaEngine:
         self.max_rounds = 5000
         # Documented quirk: changes to events outside the window come as @removed.
         self.report_out_of_window_changes = True
+        # Both in the order issued (the clock only moves forward), so what is too old is
+        # always at the front: pruning looks only at what it drops, never at every state
+        # (a scan per request grew with the states of every mailbox).
         self._states: dict[str, SyncState] = {}
         self._rounds: dict[str, Round] = {}
+        self._per_mailbox: dict[str, deque[str]] = {}  # state ids by user, oldest first
 
     # ------------------------------------------------------------------ rounds
     def start_round(
@@ -159,7 +164,7 @@ class DeltaEngine:
                 entries += self._outside_changes(user_id, previous, seen, events)
         now = self._clock.now()
         state = SyncState(secrets.token_hex(12), user_id, start, end, seen, events, now, moves)
-        self._states[state.id] = state
+        self._keep(state)
         size = max(1, min(page_size, MAX_PAGE_SIZE))
         pages = [entries[i : i + size] for i in range(0, len(entries), size)] or [[]]
         while self._store.empty_pages > 0:  # the fault knob: empty pages that link on
@@ -232,22 +237,33 @@ class DeltaEngine:
     def _too_old(self, issued: datetime) -> bool:
         return self._clock.now() - issued > self._store.delta_token_max_age
 
+    def _keep(self, state: SyncState) -> None:
+        """Keeps a new state; past `max_states_per_mailbox`, the mailbox's oldest goes."""
+        self._states[state.id] = state
+        ids = self._per_mailbox.setdefault(state.user_id, deque())
+        ids.append(state.id)
+        while len(ids) > self.max_states_per_mailbox:
+            self._states.pop(ids.popleft(), None)
+
     def _prune(self) -> None:
-        for key in [k for k, s in self._states.items() if self._too_old(s.issued)]:
+        """Drops the states and rounds past `delta_token_max_age` (from the front: they are
+        in the order issued) and the oldest rounds past `max_rounds`."""
+        oldest = self._clock.now() - self._store.delta_token_max_age
+        while self._states:
+            key, state = next(iter(self._states.items()))
+            if state.issued >= oldest:
+                break
             del self._states[key]
-        for key in [k for k, r in self._rounds.items() if self._too_old(r.issued)]:
+            ids = self._per_mailbox.get(state.user_id)
+            if ids and ids[0] == key:  # a mailbox's ids are in the same order
+                ids.popleft()
+                if not ids:
+                    del self._per_mailbox[state.user_id]
+        while self._rounds:
+            key, round_ = next(iter(self._rounds.items()))
+            if round_.issued >= oldest and len(self._rounds) <= self.max_rounds:
+                break
             del self._rounds[key]
-        per_user: dict[str, list[SyncState]] = {}
-        for state in self._states.values():
-            per_user.setdefault(state.user_id, []).append(state)
-        for states in per_user.values():
-            states.sort(key=lambda s: s.issued)
-            for old in states[: max(0, len(states) - self.max_states_per_mailbox)]:
-                del self._states[old.id]
-        if len(self._rounds) > self.max_rounds:
-            oldest = sorted(self._rounds.values(), key=lambda r: r.issued)
-            for stale in oldest[: len(self._rounds) - self.max_rounds]:
-                del self._rounds[stale.id]
 
     @staticmethod
     def _payload(
@@ -266,6 +282,7 @@ class DeltaEngine:
     def reset(self) -> None:
         self._states.clear()
         self._rounds.clear()
+        self._per_mailbox.clear()
         self.report_out_of_window_changes = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -302,7 +319,7 @@ class DeltaEngine:
                 issued=datetime.fromisoformat(raw["issued"]),
                 moves=dict(raw.get("moves", {})),
             )
-            self._states[state.id] = state
+            self._keep(state)
 
 
 def _window_of(payload: dict[str, Any]) -> tuple[datetime, datetime] | None:

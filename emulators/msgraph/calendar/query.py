@@ -84,7 +84,7 @@ def _route_key(request: Request) -> tuple[str, str] | None:
     return None
 
 
-def check_options(request: Request) -> None:
+async def check_options(request: Request) -> None:
     """Router dependency: refuse the query options this route doesn't emulate."""
     key = _route_key(request)
     if key is None or key not in ROUTE_OPTIONS:
