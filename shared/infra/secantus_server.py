@@ -1,4 +1,4 @@
-"""The local MongoDB-protocol server: SecantusDB's own `secantusd-py`, with one fix.
+"""The local MongoDB-protocol server: SecantusDB's own `secantusd-py`, with two fixes.
 
     python -m shared.infra.secantus_server <secantusd-py's flags>
 
@@ -18,6 +18,13 @@ against the whole filter (`matches`). A filter with a collation
 is left as it is (under a collation an `_id` string may match more than itself), as is any
 filter the server can already route. Remove this module when SecantusDB routes such
 filters itself: `tests/infra/test_secantus_server.py` fails once the fix is no longer needed.
+
+The second: before answering any command, SecantusDB reads the database's profiler
+settings from a storage table under the storage engine's one global lock
+(`Storage.get_profile`) — 6 % of the server's samples at 50 changes/s, and a lock every
+other command waits on. The settings change only through `Storage.set_profile` (the
+`profile` command), so they are cached per database and the cache is dropped by every
+`set_profile` (both under that lock: a read never races a change).
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from secantus import cli
 from secantus.storage import Storage
 
 _original = Storage._try_index_id_keys
+_get_profile = Storage.get_profile
+_set_profile = Storage.set_profile
 
 
 def _candidates_by_id(
@@ -43,10 +52,29 @@ def _candidates_by_id(
     return by_id
 
 
+def _cached_profile(self: Storage, db: str) -> dict[str, Any]:
+    cache: dict[str, dict[str, Any]] = self.__dict__.setdefault("_smvue_profiles", {})
+    found = cache.get(db)
+    if found is None:
+        with self._lock:  # as `set_profile` holds it: a fill never races a change
+            found = cache[db] = _get_profile(self, db)
+    return dict(found)  # callers may not change what is cached
+
+
+def _set_profile_and_forget(self: Storage, db: str, **settings: Any) -> None:
+    with self._lock:
+        try:
+            _set_profile(self, db, **settings)
+        finally:
+            self.__dict__.setdefault("_smvue_profiles", {}).clear()
+
+
 def apply_fix() -> None:
     """Routes a write whose filter names an `_id` beside a top-level operator by that
-    `_id` (idempotent)."""
+    `_id`, and caches the profiler settings until they change (idempotent)."""
     Storage._try_index_id_keys = _candidates_by_id
+    Storage.get_profile = _cached_profile
+    Storage.set_profile = _set_profile_and_forget
 
 
 def main() -> int:

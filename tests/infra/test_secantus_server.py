@@ -16,7 +16,7 @@ from secantus.storage import Storage
 
 from shared.infra.endpoints import InfraEndpoints
 from shared.infra.mongo_local import _server
-from shared.infra.secantus_server import _candidates_by_id, _original
+from shared.infra.secantus_server import _candidates_by_id, _get_profile, _original, apply_fix
 
 DB, COLL = "fix", "docs"
 
@@ -86,3 +86,45 @@ async def test_writes_beside_an_operator_match_exactly_what_the_filter_does(
 
 def test_the_local_default_runs_the_server_with_the_fix() -> None:
     assert _server()[1:] == ["-m", "shared.infra.secantus_server"]
+
+
+def test_profiler_settings_are_cached_until_the_profile_command_changes_them(
+    storage: Storage,
+) -> None:
+    """The second fix: read once per database, not per command; `set_profile` (the
+    `profile` command) drops what was cached."""
+    apply_fix()
+    reads = 0
+    real = _get_profile
+
+    def counted(self: Storage, db: str) -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        return real(self, db)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("shared.infra.secantus_server._get_profile", counted)
+        assert [storage.get_profile(DB)["level"] for _ in range(3)] == [0, 0, 0]
+        assert reads == 1
+        storage.get_profile(DB)["level"] = 2  # a caller's copy, not the cache
+        storage.set_profile(DB, level=1, slowms=5)
+        assert storage.get_profile(DB) == {"level": 1, "slowms": 5, "sampleRate": 1.0}
+        assert reads == 2
+        assert storage.get_profile("other")["level"] == 0
+
+
+async def test_the_profile_command_still_takes_effect(infra: InfraEndpoints) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri)
+    db = client[f"prof_{uuid.uuid4().hex[:8]}"]
+    try:
+        await db.docs.insert_one({"_id": 1})
+        assert (await db.command({"profile": -1}))["was"] == 0
+        await db.command({"profile": 2})
+        await db.docs.find_one({"_id": 1})
+        assert (await db.command({"profile": -1}))["was"] == 2
+        assert await db["system.profile"].count_documents({}) >= 1
+        await db.command({"profile": 0})
+        assert (await db.command({"profile": -1}))["was"] == 0
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
