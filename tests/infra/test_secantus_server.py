@@ -100,7 +100,8 @@ def test_profiler_settings_are_cached_until_the_profile_command_changes_them(
     def counted(self: Storage, db: str) -> dict[str, Any]:
         nonlocal reads
         reads += 1
-        return real(self, db)
+        settings: dict[str, Any] = real(self, db)
+        return settings
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("shared.infra.secantus_server._get_profile", counted)
