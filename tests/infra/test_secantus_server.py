@@ -1,7 +1,9 @@
-"""The local server's one fix (`shared/infra/secantus_server.py`, ADR 0002): a write whose
+"""The local server's two fixes (`shared/infra/secantus_server.py`, ADR 0002): a write whose
 filter names an `_id` beside a top-level operator — what SecantusDB's own findAndModify
-sends — picks its candidate by that `_id` instead of scanning the collection; and the
-writes still match exactly what the whole filter matches, against the server as run."""
+sends — picks its candidate by that `_id` instead of scanning the collection, and the
+writes still match exactly what the whole filter matches, against the server as run; and
+the profiler settings are read once per database until the `profile` command changes
+them."""
 
 from __future__ import annotations
 
