@@ -8,9 +8,9 @@ The ingress, syncer and projector run as processes (benchmarks/harness.py) with 
 Kafka + MongoDB; the Graph emulator delivers real change notifications. Each change
 renames one 1:1 (a PATCH as the person, spread round-robin over the mailboxes, never an
 event whose previous change is in flight or not yet seen); an observer polls the read
-model every 50 ms. Figures: changes/s achieved, change → read model p50 / p95 / p99 / max, the Graph
-floor (PATCH, then a plain client's delta query that returns the change) and the ratio,
-Graph requests per change (the syncer's delta pages), MongoDB round trips per change
+model every 50 ms. Figures: changes/s achieved, change → read model p50 / p95 / p99 / max,
+the Graph floor (PATCH, then a plain client's delta query that returns the change) and the
+ratio, Graph requests per change (the syncer's delta pages), MongoDB round trips per change
 (every service), the backlog (changes sent but not yet in the read model) over the run —
 growing backlog = queues growing — and peak RSS. Exit status 1 when a change never reached
 the read model, a PATCH failed (the load generator's own; its clients close idle connections

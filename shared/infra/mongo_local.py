@@ -1,8 +1,9 @@
 """SecantusDB (the MongoDB wire protocol on WiredTiger), detached on loopback, data kept.
 
 It ships as a Python package (the `local` extra), so it runs from this environment:
-`shared/infra/secantus_server.py` is its `secantusd-py` with one fix (its findAndModify
-scanned the whole collection, ADR 0002). An empty config file is passed so a
+`shared/infra/secantus_server.py` is its `secantusd-py` with two fixes (its findAndModify
+scanned the whole collection; it read its profiler settings under a global lock before
+every command: ADR 0002). An empty config file is passed so a
 `~/.secantus/secantusd.toml` on the developer's machine cannot change how the project's
 server behaves.
 """
