@@ -242,17 +242,22 @@ class ConnectionWorkers:
         # of its own after the job; a kick from here on marks it again.
         asked_again = connection_id in self._again
         self._again.discard(connection_id)
-        return await self._store.finish(
-            connection_id,
-            job.value,
-            requested_at,
-            self._owner,
-            _now(),
-            ttl,
-            save=dict(done.save),
-            then=done.then.value if done.then else None,
-            asked_again=asked_again,
-        )
+        try:
+            return await self._store.finish(
+                connection_id,
+                job.value,
+                requested_at,
+                self._owner,
+                _now(),
+                ttl,
+                save=dict(done.save),
+                then=done.then.value if done.then else None,
+                asked_again=asked_again,
+            )
+        except BaseException:
+            if asked_again:  # not answered after all: the worker still looks again
+                self._again.add(connection_id)
+            raise
 
     async def _under_lease(
         self, connection_id: str, ttl: timedelta, work: Awaitable[Done | None]

@@ -395,6 +395,45 @@ async def test_finishing_a_job_asked_for_again_while_it_ran_is_one_write(
     assert state["lease_owner"] is None and state["lease_until"] is None
 
 
+async def test_a_kick_during_a_job_whose_finish_failed_still_gets_its_look(
+    counted: tuple[SyncerStore, Commands],
+) -> None:
+    """The worker forgets a kick as its finishing write goes out (that write's state
+    answers it); if the write fails, the kick is remembered again, so the ask it stood for
+    runs now, not at the next timer tick."""
+    store, _ = counted
+    runs = 0
+    fail_next_finish = True
+    real_finish = store.finish
+
+    async def flaky_finish(*args: Any, **kwargs: Any) -> Any:
+        nonlocal fail_next_finish
+        if fail_next_finish:
+            fail_next_finish = False
+            raise ConnectionError("the server went away")
+        return await real_finish(*args, **kwargs)
+
+    store.finish = flaky_finish  # type: ignore[method-assign]
+
+    async def job(kind: Any, state: dict[str, Any]) -> Done:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            await store.request(CID, "round", datetime.now(UTC) + timedelta(seconds=1))
+            workers.kick(CID)  # as the notice's handler does
+        return Done(save={"delta_link": f"link-{runs}"})
+
+    await store.request(CID, "round", datetime.now(UTC))
+    workers = ConnectionWorkers(store, SyncerSettings(), job)
+    workers.kick(CID)
+    await until_idle(workers)
+
+    assert runs == 2  # looked again at once, from the durable ask
+    state = await store.state(CID)
+    assert state is not None and state["delta_link"] == "link-2"
+    assert state["pending"] == {} and state["lease_owner"] is None
+
+
 async def test_finishing_leaves_a_lease_another_instance_took_alone(
     counted: tuple[SyncerStore, Commands],
 ) -> None:
